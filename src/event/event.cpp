@@ -1,0 +1,141 @@
+#include "event/event.h"
+
+#include <fmt/format.h>
+
+#include "event/timestamp.h"
+
+namespace clickstream {
+
+namespace {
+
+constexpr std::string_view kEventTypeNames[kEventTypeCount] = {"view", "addtocart", "transaction"};
+
+bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// Lower-cases ASCII letters; enumeration values are ASCII by construction.
+std::string LowerAscii(std::string_view text) {
+  std::string lowered(text);
+  for (char& c : lowered) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return lowered;
+}
+
+// Shows a bad value in an error message without flooding it.
+std::string Quote(std::string_view value) {
+  constexpr size_t kShown = 40;
+  if (!IsValidUtf8(value)) return "(invalid UTF-8)";
+  return value.size() <= kShown ? fmt::format("'{}'", value) : fmt::format("'{}...'", value.substr(0, kShown));
+}
+
+arrow::Status CheckText(std::string_view name, std::string_view value) {
+  if (value.size() > kMaxFieldBytes) {
+    return arrow::Status::Invalid(name, " is ", value.size(), " bytes long (at most ", kMaxFieldBytes, ")");
+  }
+  if (!IsValidUtf8(value)) return arrow::Status::Invalid(name, " is not valid UTF-8");
+  return arrow::Status::OK();
+}
+
+arrow::Status RequireText(std::string_view name, std::string_view value) {
+  if (value.empty()) return arrow::Status::Invalid("missing ", name);
+  return CheckText(name, value);
+}
+
+}  // namespace
+
+std::string_view EventTypeName(EventType type) { return kEventTypeNames[static_cast<int>(type)]; }
+
+std::optional<EventType> ParseEventType(std::string_view name) {
+  for (int i = 0; i < kEventTypeCount; ++i) {
+    if (kEventTypeNames[i] == name) return static_cast<EventType>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view TrimBlanks(std::string_view text) {
+  while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsBlank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+bool IsValidUtf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int extra;
+    uint32_t code_point;
+    if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      code_point = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      code_point = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      code_point = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= extra) return false;
+    for (int i = 1; i <= extra; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      code_point = (code_point << 6) | (p[i] & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8.
+    static constexpr uint32_t kMinimum[] = {0, 0x80, 0x800, 0x10000};
+    if (code_point < kMinimum[extra] || code_point > 0x10FFFF || (code_point >= 0xD800 && code_point <= 0xDFFF)) {
+      return false;
+    }
+    p += extra + 1;
+  }
+  return true;
+}
+
+arrow::Status BuildEvent(const RawEvent& raw, Event* out) {
+  const std::string_view timestamp = TrimBlanks(raw.timestamp);
+  const std::string_view visitor_id = TrimBlanks(raw.visitor_id);
+  const std::string_view type_text = TrimBlanks(raw.event_type);
+  const std::string_view item_id = TrimBlanks(raw.item_id);
+  const std::string_view transaction_id = TrimBlanks(raw.transaction_id);
+  const std::string_view event_id = TrimBlanks(raw.event_id);
+  const std::string_view device = TrimBlanks(raw.device);
+  const std::string_view browser = TrimBlanks(raw.browser);
+  const std::string_view os = TrimBlanks(raw.os);
+
+  if (timestamp.empty()) return arrow::Status::Invalid("missing timestamp");
+  const auto epoch_seconds = ParseTimestamp(timestamp);
+  if (!epoch_seconds) return arrow::Status::Invalid("unparsable timestamp ", Quote(timestamp));
+  ARROW_RETURN_NOT_OK(RequireText("visitor_id", visitor_id));
+  if (type_text.empty()) return arrow::Status::Invalid("missing event_type");
+  const auto type = ParseEventType(LowerAscii(type_text));
+  if (!type) return arrow::Status::Invalid("unknown event_type ", Quote(type_text));
+  ARROW_RETURN_NOT_OK(RequireText("item_id", item_id));
+  if (*type == EventType::kTransaction) {
+    ARROW_RETURN_NOT_OK(RequireText("transaction_id", transaction_id));
+  } else if (!transaction_id.empty()) {
+    return arrow::Status::Invalid("transaction_id ", Quote(transaction_id), " on a ", EventTypeName(*type),
+                                  " event (only transactions have one)");
+  }
+  ARROW_RETURN_NOT_OK(CheckText("event_id", event_id));
+  ARROW_RETURN_NOT_OK(CheckText("device", device));
+  ARROW_RETURN_NOT_OK(CheckText("browser", browser));
+  ARROW_RETURN_NOT_OK(CheckText("os", os));
+
+  out->event_id.assign(event_id);
+  out->timestamp = *epoch_seconds;
+  out->visitor_id.assign(visitor_id);
+  out->event_type = *type;
+  out->item_id.assign(item_id);
+  out->transaction_id.assign(transaction_id);
+  out->device = LowerAscii(device);
+  out->browser.assign(browser);
+  out->os.assign(os);
+  return arrow::Status::OK();
+}
+
+}  // namespace clickstream

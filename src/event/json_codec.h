@@ -1,0 +1,37 @@
+// The wire format of an event: one flat JSON object per Kafka message, with the original
+// project's field names plus event_id.
+//   {"event_id":"…","timestamp":"2015-06-01 12:00:00","visitor_id":"257597","event_type":"view",
+//    "item_id":"355908","transaction_id":null,"device":"mobile","browser":"Safari","os":"iOS"}
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <arrow/status.h>
+
+#include "event/event.h"
+
+namespace clickstream {
+
+// Appends the event's JSON to *out (no newline). Empty optional fields are written as null.
+void AppendEventJson(const Event& event, std::string* out);
+
+// Decodes and validates messages; keeps its parse buffers between calls, so one decoder per thread.
+class EventJsonDecoder {
+ public:
+  EventJsonDecoder();
+  ~EventJsonDecoder();
+  EventJsonDecoder(const EventJsonDecoder&) = delete;
+  EventJsonDecoder& operator=(const EventJsonDecoder&) = delete;
+
+  // Identifiers may arrive as JSON strings or integers and keep their exact text; unknown fields
+  // are ignored. On failure the Status message is the reason, for the dead-letter headers.
+  arrow::Status Decode(std::string_view payload, Event* out);
+
+ private:
+  struct Buffers;
+  std::unique_ptr<Buffers> buffers_;
+};
+
+}  // namespace clickstream

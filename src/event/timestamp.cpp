@@ -1,0 +1,109 @@
+#include "event/timestamp.h"
+
+#include <cstdio>
+
+namespace clickstream {
+
+// Howard Hinnant's public-domain civil-calendar algorithms, restated.
+int64_t DaysFromCivil(int year, unsigned month, unsigned day) {
+  const int64_t y = static_cast<int64_t>(year) - (month <= 2 ? 1 : 0);
+  const int64_t era = FloorDiv(y, 400);
+  const int64_t year_of_era = y - era * 400;
+  const int64_t month_index = month > 2 ? month - 3 : month + 9;
+  const int64_t day_of_year = (153 * month_index + 2) / 5 + day - 1;
+  const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return era * 146097 + day_of_era - 719468;
+}
+
+CivilDate CivilFromDays(int64_t days) {
+  days += 719468;
+  const int64_t era = FloorDiv(days, 146097);
+  const int64_t day_of_era = days - era * 146097;
+  const int64_t year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const int64_t month_index = (5 * day_of_year + 2) / 153;
+  const unsigned day = static_cast<unsigned>(day_of_year - (153 * month_index + 2) / 5 + 1);
+  const unsigned month = static_cast<unsigned>(month_index < 10 ? month_index + 3 : month_index - 9);
+  const int64_t year = year_of_era + era * 400 + (month <= 2 ? 1 : 0);
+  return CivilDate{static_cast<int>(year), month, day};
+}
+
+namespace {
+
+bool ReadDigits(std::string_view text, size_t pos, size_t count, unsigned* value) {
+  unsigned result = 0;
+  for (size_t i = pos; i < pos + count; ++i) {
+    const char c = text[i];
+    if (c < '0' || c > '9') return false;
+    result = result * 10 + static_cast<unsigned>(c - '0');
+  }
+  *value = result;
+  return true;
+}
+
+unsigned DaysInMonth(int year, unsigned month) {
+  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[month - 1];
+}
+
+void WriteDigits(unsigned value, size_t count, char* out) {
+  for (size_t i = count; i > 0; --i) {
+    out[i - 1] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseDate(std::string_view text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  unsigned year, month, day;
+  if (!ReadDigits(text, 0, 4, &year) || !ReadDigits(text, 5, 2, &month) || !ReadDigits(text, 8, 2, &day)) {
+    return std::nullopt;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(static_cast<int>(year), month)) return std::nullopt;
+  return DaysFromCivil(static_cast<int>(year), month, day);
+}
+
+std::optional<int64_t> ParseTimestamp(std::string_view text) {
+  if (text.size() == 20 && text[19] == 'Z') text.remove_suffix(1);
+  if (text.size() != 19 || (text[10] != ' ' && text[10] != 'T') || text[13] != ':' || text[16] != ':') {
+    return std::nullopt;
+  }
+  const auto days = ParseDate(text.substr(0, 10));
+  unsigned hour, minute, second;
+  if (!days || !ReadDigits(text, 11, 2, &hour) || !ReadDigits(text, 14, 2, &minute) ||
+      !ReadDigits(text, 17, 2, &second) || hour > 23 || minute > 59 || second > 59) {
+    return std::nullopt;
+  }
+  return *days * 86400 + hour * 3600 + minute * 60 + second;
+}
+
+void FormatTimestamp(int64_t epoch_seconds, char* out) {
+  const int64_t days = FloorDiv(epoch_seconds, 86400);
+  const int64_t second_of_day = epoch_seconds - days * 86400;
+  const CivilDate date = CivilFromDays(days);
+  WriteDigits(static_cast<unsigned>(date.year), 4, out);
+  out[4] = '-';
+  WriteDigits(date.month, 2, out + 5);
+  out[7] = '-';
+  WriteDigits(date.day, 2, out + 8);
+  out[10] = ' ';
+  WriteDigits(static_cast<unsigned>(second_of_day / 3600), 2, out + 11);
+  out[13] = ':';
+  WriteDigits(static_cast<unsigned>(second_of_day / 60 % 60), 2, out + 14);
+  out[16] = ':';
+  WriteDigits(static_cast<unsigned>(second_of_day % 60), 2, out + 17);
+}
+
+std::string FormatTimestamp(int64_t epoch_seconds) {
+  std::string text(kTimestampChars, '\0');
+  FormatTimestamp(epoch_seconds, text.data());
+  return text;
+}
+
+std::string FormatDate(int64_t epoch_seconds) { return FormatTimestamp(epoch_seconds).substr(0, 10); }
+
+}  // namespace clickstream

@@ -1,0 +1,37 @@
+// UTC civil time <-> seconds since the epoch, without the C library's time-zone state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace clickstream {
+
+// Days since 1970-01-01 of a proleptic Gregorian date.
+int64_t DaysFromCivil(int year, unsigned month, unsigned day);
+
+struct CivilDate {
+  int year;
+  unsigned month;
+  unsigned day;
+};
+CivilDate CivilFromDays(int64_t days);
+
+// "YYYY-MM-DD HH:MM:SS"; a 'T' may stand for the space and a 'Z' may follow. Rejects impossible
+// dates (2015-02-30) and times (24:00:00).
+std::optional<int64_t> ParseTimestamp(std::string_view text);
+
+// "YYYY-MM-DD"
+std::optional<int64_t> ParseDate(std::string_view text);
+
+inline constexpr size_t kTimestampChars = 19;
+// Writes exactly kTimestampChars characters, "YYYY-MM-DD HH:MM:SS".
+void FormatTimestamp(int64_t epoch_seconds, char* out);
+std::string FormatTimestamp(int64_t epoch_seconds);
+// "YYYY-MM-DD" of the UTC day holding the instant.
+std::string FormatDate(int64_t epoch_seconds);
+
+inline int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+}  // namespace clickstream

@@ -1,0 +1,40 @@
+// clickstream: replay a clickstream CSV through Apache Kafka and land it as Parquet.
+// CLI wiring only; each subcommand's flags and action live in src/cli/.
+#include <iostream>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace clickstream::cli;
+  CLI::App app{
+      "clickstream: replay user clickstream data into Apache Kafka and land it as analytics-ready Parquet.\n"
+      "  generate  write a realistic synthetic clickstream CSV (with a Safari-on-iOS checkout bug)\n"
+      "  produce   replay a clickstream CSV into a Kafka topic at a controlled rate\n"
+      "  consume   land the topic's events as Parquet files, exactly once\n"
+      "  report    find the conversion drop in the landed Parquet",
+      "clickstream"};
+  app.set_version_flag("--version", "clickstream " CLICKSTREAM_VERSION);
+  app.require_subcommand(1);
+
+  const std::vector<Command> commands = {AddGenerateCommand(app), AddProduceCommand(app), AddConsumeCommand(app),
+                                         AddReportCommand(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message and the usage hint
+    return kExitUsage;
+  }
+  for (const Command& command : commands) {
+    if (command.app->parsed()) return command.run();
+  }
+  return kExitUsage;
+}

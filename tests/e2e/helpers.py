@@ -1,0 +1,55 @@
+"""Helpers for driving the clickstream binary and reading Kafka in end-to-end tests."""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("CLICKSTREAM_BIN", ROOT / "build" / "clickstream"))
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_clickstream(*args: str, timeout: float = 300, input: str | bytes | None = None,
+                    env: dict | None = None, cwd: str | Path | None = None) -> Completed:
+    """Runs build/clickstream with the arguments and captures exit code, stdout and stderr."""
+    text = not isinstance(input, bytes)
+    result = subprocess.run([str(BINARY), *map(str, args)], capture_output=True, text=text,
+                            input=input, timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd)
+    stdout = result.stdout if text else result.stdout.decode("utf-8", "replace")
+    stderr = result.stderr if text else result.stderr.decode("utf-8", "replace")
+    return Completed(result.returncode, stdout, stderr)
+
+
+def kcat_produce(bootstrap: str, topic: str, lines: list[str], key_delimiter: str | None = None) -> None:
+    """Writes one message per line with kcat (the topic must exist)."""
+    args = ["kcat", "-b", bootstrap, "-t", topic, "-P"]
+    if key_delimiter:
+        args += ["-K", key_delimiter]
+    subprocess.run(args, input="\n".join(lines) + "\n", text=True, check=True, timeout=60)
+
+
+def kcat_consume(bootstrap: str, topic: str, fmt: str = "%k\t%s\n") -> list[str]:
+    """Reads the whole topic from the beginning with kcat and returns one formatted string per message."""
+    result = subprocess.run(["kcat", "-b", bootstrap, "-t", topic, "-C", "-e", "-q", "-f", fmt],
+                            capture_output=True, text=True, check=True, timeout=120)
+    return [line for line in result.stdout.split("\n") if line]
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int = 6) -> None:
+    """Creates a topic with the Kafka admin API (kafka-python), for tests that need one before the
+    binary runs; the broker has auto-creation off, as production brokers often do."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="clickstream-tests")
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    finally:
+        admin.close()

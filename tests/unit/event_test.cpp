@@ -1,0 +1,177 @@
+#include <gtest/gtest.h>
+
+#include "event/event.h"
+#include "event/json_codec.h"
+#include "event/landed_schema.h"
+#include "event/timestamp.h"
+
+namespace clickstream {
+namespace {
+
+TEST(Timestamp, RoundTripsCivilTimes) {
+  for (const char* text : {"1970-01-01 00:00:00", "2015-05-03 03:00:04", "2016-02-29 23:59:59", "2000-12-31 12:34:56"}) {
+    const auto seconds = ParseTimestamp(text);
+    ASSERT_TRUE(seconds) << text;
+    EXPECT_EQ(FormatTimestamp(*seconds), text);
+  }
+  EXPECT_EQ(ParseTimestamp("2015-05-03 03:00:04"), 1430622004);
+  EXPECT_EQ(ParseTimestamp("2015-05-03T03:00:04Z"), 1430622004);
+}
+
+TEST(Timestamp, RejectsImpossibleValues) {
+  for (const char* text : {"", "2015-02-30 00:00:00", "2015-13-01 00:00:00", "2015-05-03 24:00:00",
+                           "2015-05-03 10:60:00", "2015/05/03 10:00:00", "2015-05-03", "1430622004000",
+                           "2015-05-03 10:00:00+02"}) {
+    EXPECT_FALSE(ParseTimestamp(text)) << text;
+  }
+}
+
+TEST(Timestamp, DatesBeforeTheEpoch) {
+  EXPECT_EQ(FormatTimestamp(-1), "1969-12-31 23:59:59");
+  EXPECT_EQ(FormatDate(86400 * 365), "1971-01-01");
+}
+
+TEST(Utf8, AcceptsWellFormedAndRejectsBroken) {
+  EXPECT_TRUE(IsValidUtf8("Samsung Internet"));
+  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9b\x92"));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_FALSE(IsValidUtf8("\xc3"));              // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+}
+
+RawEvent GoodRaw() {
+  RawEvent raw;
+  raw.event_id = "e1";
+  raw.timestamp = "2015-06-01 12:00:00";
+  raw.visitor_id = "42";
+  raw.event_type = "view";
+  raw.item_id = "7";
+  raw.device = "mobile";
+  raw.browser = "Safari";
+  raw.os = "iOS";
+  return raw;
+}
+
+TEST(BuildEvent, NormalisesBlanksAndCase) {
+  RawEvent raw = GoodRaw();
+  raw.event_type = " AddToCart ";
+  raw.device = "Mobile\r";
+  raw.visitor_id = " 42 ";
+  Event event;
+  ASSERT_TRUE(BuildEvent(raw, &event).ok());
+  EXPECT_EQ(event.event_type, EventType::kAddToCart);
+  EXPECT_EQ(event.device, "mobile");
+  EXPECT_EQ(event.browser, "Safari");
+  EXPECT_EQ(event.visitor_id, "42");
+}
+
+struct BadCase {
+  const char* what;
+  void (*spoil)(RawEvent&);
+  const char* reason;
+};
+
+TEST(BuildEvent, NamesTheReasonForEachKindOfBadEvent) {
+  const BadCase cases[] = {
+      {"no timestamp", [](RawEvent& r) { r.timestamp = ""; }, "missing timestamp"},
+      {"bad timestamp", [](RawEvent& r) { r.timestamp = "yesterday"; }, "unparsable timestamp 'yesterday'"},
+      {"no visitor", [](RawEvent& r) { r.visitor_id = "  "; }, "missing visitor_id"},
+      {"unknown type", [](RawEvent& r) { r.event_type = "click"; }, "unknown event_type 'click'"},
+      {"no item", [](RawEvent& r) { r.item_id = ""; }, "missing item_id"},
+      {"tx without id", [](RawEvent& r) { r.event_type = "transaction"; }, "missing transaction_id"},
+      {"view with tx id", [](RawEvent& r) { r.transaction_id = "9"; }, "transaction_id '9' on a view event"},
+      {"bad utf8", [](RawEvent& r) { r.browser = "\xff\xfe"; }, "browser is not valid UTF-8"},
+  };
+  for (const BadCase& bad : cases) {
+    RawEvent raw = GoodRaw();
+    bad.spoil(raw);
+    Event event;
+    const arrow::Status status = BuildEvent(raw, &event);
+    ASSERT_FALSE(status.ok()) << bad.what;
+    EXPECT_NE(status.message().find(bad.reason), std::string::npos) << bad.what << ": " << status.message();
+  }
+}
+
+TEST(JsonCodec, RoundTripsAnEvent) {
+  Event event;
+  event.event_id = "abc";
+  event.timestamp = 1430622004;
+  event.visitor_id = "tx\"quoted\\";
+  event.event_type = EventType::kTransaction;
+  event.item_id = "355908";
+  event.transaction_id = "tx_001";
+  event.device = "tablet";
+  event.browser = "Chrome\n";
+  std::string json;
+  AppendEventJson(event, &json);
+  EXPECT_NE(json.find("\"os\":null"), std::string::npos) << json;
+
+  EventJsonDecoder decoder;
+  Event decoded;
+  ASSERT_TRUE(decoder.Decode(json, &decoded).ok()) << json;
+  EXPECT_EQ(decoded.visitor_id, event.visitor_id);
+  EXPECT_EQ(decoded.transaction_id, "tx_001");
+  EXPECT_EQ(decoded.timestamp, event.timestamp);
+  EXPECT_EQ(decoded.browser, "Chrome");  // trimmed
+  EXPECT_EQ(decoded.os, "");
+}
+
+TEST(JsonCodec, AcceptsIntegerIdentifiersAndIgnoresUnknownFields) {
+  EventJsonDecoder decoder;
+  Event event;
+  const std::string json =
+      R"({"timestamp":"2015-06-01 00:00:00","visitor_id":257597,"event_type":"VIEW","item_id":1,"extra":[1,2]})";
+  ASSERT_TRUE(decoder.Decode(json, &event).ok());
+  EXPECT_EQ(event.visitor_id, "257597");
+  EXPECT_EQ(event.event_type, EventType::kView);
+}
+
+TEST(JsonCodec, RejectsPoisonWithAReason) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "empty message"},
+      {"not json", "invalid JSON"},
+      {"[1,2]", "not an object"},
+      {R"({"timestamp":"2015-06-01 00:00:00","visitor_id":1.5,"event_type":"view","item_id":"1"})",
+       "visitor_id is a number"},
+      {R"({"timestamp":"2015-06-01 00:00:00","visitor_id":"1","event_type":7,"item_id":"1"})",
+       "event_type is a number"},
+      {"{\"timestamp\":\"2015-06-01 00:00:00\",\"visitor_id\":\"\xff\",\"event_type\":\"view\",\"item_id\":\"1\"}",
+       "invalid JSON"},
+      {R"({"timestamp":"2015-06-01 00:00:00","event_type":"view","item_id":"1"})", "missing visitor_id"},
+  };
+  EventJsonDecoder decoder;
+  for (const auto& [payload, reason] : cases) {
+    Event event;
+    const arrow::Status status = decoder.Decode(payload, &event);
+    ASSERT_FALSE(status.ok()) << payload;
+    EXPECT_NE(status.message().find(reason), std::string::npos) << payload << " -> " << status.message();
+  }
+}
+
+TEST(LandedBatchBuilder, BuildsTypedColumns) {
+  LandedBatchBuilder builder(DateColumn::kInFile);
+  Event event;
+  event.event_id = "e";
+  event.timestamp = 1430622004;
+  event.visitor_id = "1";
+  event.item_id = "2";
+  event.device = "mobile";
+  ASSERT_TRUE(builder.Append(event, LandingInfo{3, 99, 5}).ok());
+  event.event_type = EventType::kTransaction;
+  event.transaction_id = "tx_001";
+  event.device.clear();
+  ASSERT_TRUE(builder.Append(event, LandingInfo{3, 100, 6}).ok());
+  auto batch = builder.Finish().ValueOrDie();
+  ASSERT_TRUE(batch->ValidateFull().ok());
+  EXPECT_EQ(batch->num_rows(), 2);
+  EXPECT_TRUE(batch->schema()->Equals(*LandedSchema(DateColumn::kInFile)));
+  EXPECT_EQ(batch->GetColumnByName(column::kDevice)->null_count(), 1);
+  EXPECT_EQ(batch->GetColumnByName(column::kTransactionId)->null_count(), 1);
+  EXPECT_EQ(builder.size(), 0);
+  EXPECT_EQ(LandedSchema(DateColumn::kInPath)->GetFieldIndex(column::kEventDate), -1);
+}
+
+}  // namespace
+}  // namespace clickstream
