@@ -4,6 +4,8 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 PYTEST_ARGS ?=
 export CCACHE_DIR ?= $(CURDIR)/.cache/ccache
+# Several build trees (build/, build-asan/, …) share one cache; -g would otherwise key it by tree.
+export CCACHE_NOHASHDIR ?= 1
 
 .PHONY: setup configure build unit e2e test demo bench asan clean
 
