@@ -69,3 +69,12 @@ def broker(tmp_path_factory):
 def topic() -> str:
     """A fresh topic name per test, so tests never see each other's messages."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "last: run after every other test (slow end-to-end runs)")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Moves tests marked `last` to the end, keeping the order of everything else."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)

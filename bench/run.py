@@ -1,0 +1,889 @@
+#!/usr/bin/env python3
+"""`make bench`: clickstream against kcat and the original Python design, on one local broker.
+
+Starts its own Kafka broker, generates the dataset, runs every stage on fresh 6-partition topics,
+and writes bench/results/latest.md and latest.json (every figure measured in this run; a stage
+that cannot run is reported as null with a note, never estimated).
+
+    .venv/bin/python bench/run.py [--quick] [--results-dir DIR] [--csv FILE]
+
+CLICKSTREAM_BIN overrides the binary (default build/clickstream).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BINARY = Path(os.environ.get("CLICKSTREAM_BIN", ROOT / "build" / "clickstream"))
+LOCAL_KAFKA = ROOT / "scripts" / "local-kafka"
+BASELINE = ROOT / "bench" / "baseline"
+PYTHON = sys.executable
+
+PARTITIONS = 6
+DEFAULT_EVENTS = 2_756_101
+# Passed explicitly to both `clickstream produce` and `kcat -P`, so both producers run with the
+# same delivery guarantees, batching and compression.
+PRODUCER_SETTINGS = [
+    "acks=all",
+    "enable.idempotence=true",
+    "linger.ms=20",
+    "batch.size=1000000",
+    "batch.num.messages=10000",
+    "compression.codec=lz4",
+]
+# Idle time after which consumers end; subtracted from their wall time.
+IDLE_MS = 2000
+LARGE_BATCH = 100_000
+
+REQUIRED_KEYS = [
+    "events", "generate_seconds", "producer_eps", "kcat_produce_eps", "producer_vs_kcat",
+    "consumer_eps", "kcat_consume_eps", "consumer_vs_kcat", "python_producer_eps",
+    "python_consumer_eps", "producer_vs_python", "consumer_vs_python", "producer_peak_rss_mb_1x",
+    "producer_peak_rss_mb_10x", "consumer_peak_rss_mb_1x", "consumer_peak_rss_mb_10x", "csv_bytes",
+    "parquet_bytes", "csv_to_parquet_ratio", "csv_to_parquet_ratio_large_batch",
+    "parquet_vs_pyarrow_size", "latency_p50_ms", "latency_p99_ms",
+]
+
+
+@dataclass
+class Profile:
+    events: int            # the main dataset
+    python_events: int     # the subset the Python baseline runs on
+    memory_base: int       # the 1x size of the memory comparison (10x is ten times it)
+    latency_events: int    # events produced at --rate 1000 for the latency measurement
+
+
+QUICK = Profile(events=50_000, python_events=5_000, memory_base=50_000, latency_events=2_000)
+FULL = Profile(events=DEFAULT_EVENTS, python_events=50_000, memory_base=200_000, latency_events=10_000)
+
+
+class StageFailed(Exception):
+    """A stage could not run; its figures are reported as missing."""
+
+
+@dataclass
+class Measured:
+    """One child process: wall time, peak resident memory, exit status, a tail of its stderr."""
+    name: str
+    argv: list[str]
+    returncode: int
+    seconds: float
+    peak_rss_mb: float
+    stderr_tail: str
+
+    def check(self) -> "Measured":
+        if self.returncode != 0:
+            raise StageFailed(f"`{self.name}` exited {self.returncode}: {last_line(self.stderr_tail)}")
+        return self
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "(no message)"
+
+
+class Child:
+    """A child process with its wall time and peak RSS. It runs under peak_rss (bench/peak_rss.c),
+    whose wait4 rusage gives the peak RSS of exactly that process."""
+
+    launcher: Path | None = None  # set once compiled
+
+    def __init__(self, name: str, argv: list[str], logs: Path, stdin: Path | None = None,
+                 stdout: Path | None = None, env: dict | None = None):
+        self.name = name
+        self.argv = [str(arg) for arg in argv]
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        self.stderr_path = logs / f"{slug}.stderr"
+        self.rss_path = logs / f"{slug}.maxrss_kb"
+        stdin_file = open(stdin, "rb") if stdin else subprocess.DEVNULL
+        stdout_file = open(stdout, "wb") if stdout else subprocess.DEVNULL
+        with open(self.stderr_path, "wb") as stderr_file:
+            self.started = time.monotonic()
+            # A session of its own, so a timeout can end the launcher and the command together.
+            self.proc = subprocess.Popen([str(Child.launcher), str(self.rss_path), *self.argv],
+                                         stdin=stdin_file, stdout=stdout_file, stderr=stderr_file,
+                                         env={**os.environ, **(env or {})}, start_new_session=True)
+        for handle in (stdin_file, stdout_file):
+            if handle is not subprocess.DEVNULL:
+                handle.close()
+
+    def signal(self, signum: int) -> None:
+        """Sends the signal to the launcher, which passes SIGINT and SIGTERM on to the command."""
+        if self.proc.returncode is None:
+            try:
+                os.kill(self.proc.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def kill_group(self) -> None:
+        if self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float) -> Measured:
+        timer = threading.Timer(timeout, self.kill_group)
+        timer.start()
+        try:
+            self.proc.wait()
+        finally:
+            timer.cancel()
+        seconds = time.monotonic() - self.started
+        stderr = self.stderr_path.read_text(errors="replace")
+        try:
+            peak_rss_mb = int(self.rss_path.read_text()) / 1024.0
+        except (OSError, ValueError):
+            peak_rss_mb = float("nan")
+        return Measured(self.name, self.argv, self.proc.returncode, seconds, peak_rss_mb, stderr[-4000:])
+
+
+def build_launcher(work: Path) -> None:
+    launcher = work / "peak_rss"
+    compiler = os.environ.get("CC", "cc")
+    subprocess.run([compiler, "-O2", "-o", str(launcher), str(ROOT / "bench" / "peak_rss.c")],
+                   check=True, capture_output=True, text=True)
+    Child.launcher = launcher
+
+
+def measure(name: str, argv: list[str], logs: Path, timeout: float = 1800, **kwargs) -> Measured:
+    return Child(name, argv, logs, **kwargs).wait(timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Broker:
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.bootstrap = ""
+
+    def start(self) -> None:
+        result = subprocess.run([str(LOCAL_KAFKA), "start", "--port", str(free_port()),
+                                 "--data-dir", str(self.data_dir)],
+                                capture_output=True, text=True, timeout=240)
+        if result.returncode != 0:
+            raise RuntimeError(f"the broker did not start:\n{result.stderr}")
+        self.bootstrap = result.stdout.strip().splitlines()[-1]
+
+    def stop(self) -> None:
+        subprocess.run([str(LOCAL_KAFKA), "stop", "--data-dir", str(self.data_dir)],
+                       capture_output=True, text=True, timeout=180)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kafka helpers (kafka-python for admin and offsets, kcat for bulk data)
+
+def create_topic(bootstrap: str, topic: str) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="clickstream-bench")
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def topic_message_count(bootstrap: str, topic: str) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="clickstream-bench")
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+def wait_for_stable_group(bootstrap: str, group: str, timeout: float = 30) -> bool:
+    """True once the consumer group has members with an assignment (state Stable)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="clickstream-bench")
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                described = admin.describe_consumer_groups([group])
+                if described and described[0].state == "Stable" and described[0].members:
+                    return True
+            except Exception:  # the group may not exist yet
+                pass
+            time.sleep(0.1)
+        return False
+    finally:
+        admin.close()
+
+
+def warm_up(bootstrap: str, logs: Path) -> None:
+    """Gets the broker's first-use work out of the way before anything is timed: the idempotent
+    producer's first PID request waits for the transaction coordinator to load, and the first
+    consumer group creates __consumer_offsets."""
+    from kafka import KafkaConsumer
+
+    topic = fresh_name("warmup")
+    create_topic(bootstrap, topic)
+    message = logs / "warmup.txt"
+    message.write_text("warm-up\n")
+    measure("warmup-produce", ["kcat", "-b", bootstrap, "-t", topic, "-P", *producer_flags()], logs,
+            stdin=message, timeout=120).check()
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=fresh_name("warmup"),
+                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    try:
+        for _ in consumer:
+            break
+        consumer.commit()
+    finally:
+        consumer.close()
+
+
+def fresh_name(prefix: str) -> str:
+    return f"bench-{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def producer_flags() -> list[str]:
+    return [arg for setting in PRODUCER_SETTINGS for arg in ("-X", setting)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet helpers
+
+def parquet_files(directory: Path) -> list[Path]:
+    return sorted(directory.rglob("*.parquet")) if directory.exists() else []
+
+
+def parquet_bytes(directory: Path) -> int:
+    return sum(path.stat().st_size for path in parquet_files(directory))
+
+
+def parquet_rows(directory: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(path).num_rows for path in parquet_files(directory))
+
+
+def column_bytes(files: list[Path], single: Path) -> dict[str, list[int]]:
+    """Compressed bytes per column: [clickstream files, the single pyarrow file]."""
+    import pyarrow.parquet as pq
+
+    def sizes(paths: list[Path]) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for path in paths:
+            metadata = pq.read_metadata(path)
+            for group in range(metadata.num_row_groups):
+                row_group = metadata.row_group(group)
+                for index in range(row_group.num_columns):
+                    column = row_group.column(index)
+                    totals[column.path_in_schema] = totals.get(column.path_in_schema, 0) + \
+                        column.total_compressed_size
+        return totals
+
+    ours, theirs = sizes(files), sizes([single])
+    return {name: [ours.get(name, 0), theirs.get(name, 0)] for name in ours}
+
+
+def csv_rows(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1
+
+
+def head_csv(source: Path, target: Path, rows: int) -> None:
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        for index, line in enumerate(src):
+            if index > rows:
+                break
+            dst.write(line)
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark
+
+@dataclass
+class Bench:
+    profile: Profile
+    broker: Broker
+    work: Path
+    logs: Path
+    csv_override: Path | None
+    results: dict = field(default_factory=dict)
+    stages: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    column_bytes: dict = field(default_factory=dict)
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+    def record(self, stage: str, measured: Measured | None, events: int | None, **extra) -> None:
+        row = {"stage": stage, "events": events}
+        if measured is not None:
+            row.update(seconds=round(measured.seconds, 3), peak_rss_mb=round(measured.peak_rss_mb, 1),
+                       command=" ".join(Path(measured.argv[0]).name if i == 0 else a
+                                        for i, a in enumerate(measured.argv)))
+        row.update(extra)
+        self.stages.append(row)
+
+    def run_stage(self, name: str, function) -> None:
+        started = time.monotonic()
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        try:
+            function()
+            print(f"bench: {name} done in {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
+        except StageFailed as failure:
+            self.missing.append(f"{name}: {failure}")
+            print(f"bench: {name} MISSING: {failure}", file=sys.stderr, flush=True)
+
+    def clickstream(self, *args) -> list[str]:
+        return [str(BINARY), *map(str, args)]
+
+    # -- stages ---------------------------------------------------------------------------------
+    def generate(self, events: int, output: Path, stage: str | None = None, *extra) -> Measured:
+        measured = measure(stage or f"generate-{events}",
+                           self.clickstream("generate", "--events", events, "--output", output, *extra),
+                           self.logs).check()
+        rows = csv_rows(output)
+        if rows != events:
+            raise StageFailed(f"generate --events {events} wrote {rows} rows")
+        return measured
+
+    def stage_generate(self) -> None:
+        self.csv = self.work / "events.csv"
+        if self.csv_override:
+            shutil.copyfile(self.csv_override, self.csv)
+            self.events = csv_rows(self.csv)
+            self.notes.append(f"Dataset: {self.csv_override} ({self.events} events), not generated.")
+        else:
+            self.events = self.profile.events
+            measured = self.generate(self.events, self.csv, "generate")
+            self.results["generate_seconds"] = measured.seconds
+            self.results["generate_peak_rss_mb"] = measured.peak_rss_mb
+            self.record("generate", measured, self.events)
+        self.results["events"] = self.events
+        self.results["csv_bytes"] = self.csv.stat().st_size
+
+    def produce(self, csv: Path, topic: str, name: str, events: int) -> Measured:
+        create_topic(self.broker.bootstrap, topic)
+        measured = measure(name, self.clickstream(
+            "produce", "--input", csv, "-b", self.broker.bootstrap, "-t", topic, "--rate", 0,
+            "--partitions", PARTITIONS, "--no-progress", *producer_flags()), self.logs).check()
+        delivered = topic_message_count(self.broker.bootstrap, topic)
+        if delivered != events:
+            raise StageFailed(f"{name}: {delivered} messages in the topic, expected {events}")
+        return measured
+
+    def consume(self, topic: str, output: Path, name: str, events: int, *extra) -> Measured:
+        measured = measure(name, self.clickstream(
+            "consume", "--output", output, "-b", self.broker.bootstrap, "-t", topic,
+            "-g", fresh_name("group"), "--exit-when-idle-ms", IDLE_MS, *extra), self.logs).check()
+        rows = parquet_rows(output)
+        if rows != events:
+            raise StageFailed(f"{name}: {rows} rows landed, expected {events}")
+        return measured
+
+    def stage_produce(self) -> None:
+        self.topic = fresh_name("produce")
+        measured = self.produce(self.csv, self.topic, "clickstream-produce", self.events)
+        self.results["producer_eps"] = self.events / measured.seconds
+        self.results["producer_peak_rss_mb"] = measured.peak_rss_mb
+        self.record("clickstream produce --rate 0", measured, self.events,
+                    eps=round(self.results["producer_eps"]))
+        self.topic_filled_by_clickstream = True
+
+    def kcat_input(self) -> Path:
+        """The messages clickstream sent, as `key<TAB>json` lines, for kcat -P to send again."""
+        lines = self.work / "messages.tsv"
+        if getattr(self, "topic_filled_by_clickstream", False):
+            measure("kcat-dump", ["kcat", "-b", self.broker.bootstrap, "-t", self.topic, "-C", "-e",
+                                  "-q", "-o", "beginning", "-f", "%k\t%s\n"],
+                    self.logs, stdout=lines).check()
+        else:
+            raise StageFailed("no topic filled by `clickstream produce` to take the messages from")
+        return lines
+
+    def stage_kcat_produce(self) -> None:
+        lines = self.kcat_input()
+        topic = fresh_name("kcat-produce")
+        create_topic(self.broker.bootstrap, topic)
+        measured = measure("kcat-produce", ["kcat", "-b", self.broker.bootstrap, "-t", topic, "-P",
+                                            "-K", "\t", *producer_flags()],
+                           self.logs, stdin=lines).check()
+        delivered = topic_message_count(self.broker.bootstrap, topic)
+        if delivered != self.events:
+            raise StageFailed(f"kcat -P delivered {delivered} messages, expected {self.events}")
+        self.results["kcat_produce_eps"] = self.events / measured.seconds
+        self.record("kcat -P (same messages)", measured, self.events,
+                    eps=round(self.results["kcat_produce_eps"]))
+        lines.unlink()
+
+    def stage_kcat_consume(self) -> None:
+        if not getattr(self, "topic_filled_by_clickstream", False):
+            raise StageFailed("no topic filled by `clickstream produce` to read")
+        measured = measure("kcat-consume", ["kcat", "-b", self.broker.bootstrap, "-t", self.topic,
+                                            "-C", "-e", "-q", "-o", "beginning"], self.logs).check()
+        self.results["kcat_consume_eps"] = self.events / measured.seconds
+        self.record("kcat -C -e > /dev/null", measured, self.events,
+                    eps=round(self.results["kcat_consume_eps"]))
+
+    def stage_consume(self) -> None:
+        if not getattr(self, "topic_filled_by_clickstream", False):
+            raise StageFailed("no topic filled by `clickstream produce` to read")
+        output = self.work / "landed-default"
+        measured = self.consume(self.topic, output, "clickstream-consume", self.events)
+        busy = measured.seconds - IDLE_MS / 1000
+        self.results["consumer_eps"] = self.events / busy
+        self.results["consumer_peak_rss_mb"] = measured.peak_rss_mb
+        self.results["parquet_bytes"] = parquet_bytes(output)
+        self.results["parquet_files"] = len(parquet_files(output))
+        self.results["csv_to_parquet_ratio"] = self.results["csv_bytes"] / self.results["parquet_bytes"]
+        self.record("clickstream consume (defaults)", measured, self.events,
+                    eps=round(self.results["consumer_eps"]), files=self.results["parquet_files"],
+                    parquet_bytes=self.results["parquet_bytes"])
+        shutil.rmtree(output)
+
+    def stage_large_batch(self) -> None:
+        """--batch-size 100000 with the default layout (the required figures), then with
+        --partition-by none: Hive date directories split every batch by day, so the flat layout
+        shows what the batch size alone gives."""
+        if not getattr(self, "topic_filled_by_clickstream", False):
+            raise StageFailed("no topic filled by `clickstream produce` to read")
+        for layout, suffix in (("event_date", ""), ("none", "_flat")):
+            large_bytes, single_bytes = self.large_batch(layout)
+            self.results[f"csv_to_parquet_ratio_large_batch{suffix}"] = self.results["csv_bytes"] / large_bytes
+            self.results[f"parquet_vs_pyarrow_size{suffix}"] = large_bytes / single_bytes
+
+    def large_batch(self, layout: str) -> tuple[int, int]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        output = self.work / f"landed-large-{layout}"
+        measured = self.consume(self.topic, output, f"clickstream-consume-large-{layout}", self.events,
+                                "--batch-size", LARGE_BATCH, "--flush-interval-ms", 600_000,
+                                "--partition-by", layout)
+        files = parquet_files(output)
+        large_bytes = parquet_bytes(output)
+        # The same rows and columns, written by pyarrow (its defaults) as a single zstd file.
+        table = pa.concat_tables([pq.ParquetFile(path).read() for path in files], promote_options="default")
+        single = self.work / "pyarrow-single.zstd.parquet"
+        pq.write_table(table, single, compression="zstd")
+        single_bytes = single.stat().st_size
+        suffix = "" if layout == "event_date" else "_flat"
+        if layout == "none":
+            self.column_bytes = column_bytes(files, single)
+        self.results[f"parquet_bytes_large_batch{suffix}"] = large_bytes
+        self.results[f"parquet_files_large_batch{suffix}"] = len(files)
+        self.results[f"pyarrow_single_file_bytes{suffix}"] = single_bytes
+        self.record(f"clickstream consume --batch-size {LARGE_BATCH} --partition-by {layout}", measured,
+                    self.events, eps=round(self.events / (measured.seconds - IDLE_MS / 1000)),
+                    files=len(files), parquet_bytes=large_bytes)
+        self.record("pyarrow, one zstd file (same rows as above)", None, table.num_rows, files=1,
+                    parquet_bytes=single_bytes)
+        single.unlink()
+        shutil.rmtree(output)
+        return large_bytes, single_bytes
+
+    def stage_python(self) -> None:
+        count = min(self.profile.python_events, self.events)
+        subset = self.csv
+        if count < self.events:
+            subset = self.work / "python-subset.csv"
+            head_csv(self.csv, subset, count)
+            self.notes.append(f"The Python baseline ran on the first {count:,} of the {self.events:,} "
+                              "events; its events/s come from that subset.")
+        topic = fresh_name("python")
+        create_topic(self.broker.bootstrap, topic)
+        produced = measure("python-producer", [PYTHON, BASELINE / "producer.py", "--bootstrap",
+                                               self.broker.bootstrap, "--topic", topic, "--input", subset],
+                           self.logs).check()
+        delivered = topic_message_count(self.broker.bootstrap, topic)
+        if delivered != count:
+            raise StageFailed(f"the Python producer delivered {delivered} messages, expected {count}")
+        self.results["python_events"] = count
+        self.results["python_producer_eps"] = count / produced.seconds
+        self.record("Python baseline producer (kafka-python, pandas)", produced, count,
+                    eps=round(self.results["python_producer_eps"]))
+        output = self.work / "landed-python"
+        consumed = measure("python-consumer", [PYTHON, BASELINE / "consumer.py", "--bootstrap",
+                                               self.broker.bootstrap, "--topic", topic, "--group",
+                                               fresh_name("python-group"), "--output", output,
+                                               "--idle-ms", IDLE_MS], self.logs).check()
+        rows = parquet_rows(output)
+        if rows != count:
+            raise StageFailed(f"the Python consumer landed {rows} rows, expected {count}")
+        self.results["python_consumer_eps"] = count / (consumed.seconds - IDLE_MS / 1000)
+        self.results["python_parquet_bytes"] = parquet_bytes(output)
+        self.record("Python baseline consumer (batches of 500)", consumed, count,
+                    eps=round(self.results["python_consumer_eps"]),
+                    files=len(parquet_files(output)), parquet_bytes=self.results["python_parquet_bytes"])
+        shutil.rmtree(output)
+        if subset != self.csv:
+            subset.unlink()
+
+    def stage_memory(self) -> None:
+        base = self.profile.memory_base
+        for factor, label in ((1, "1x"), (10, "10x")):
+            events = base * factor
+            if events == self.events and "producer_peak_rss_mb" in self.results \
+                    and "consumer_peak_rss_mb" in self.results:
+                self.results[f"producer_peak_rss_mb_{label}"] = self.results["producer_peak_rss_mb"]
+                self.results[f"consumer_peak_rss_mb_{label}"] = self.results["consumer_peak_rss_mb"]
+                continue
+            csv = self.work / f"memory-{label}.csv"
+            self.generate(events, csv)
+            topic = fresh_name(f"memory-{label}")
+            produced = self.produce(csv, topic, f"clickstream-produce-{label}", events)
+            csv.unlink()
+            output = self.work / f"landed-{label}"
+            consumed = self.consume(topic, output, f"clickstream-consume-{label}", events)
+            shutil.rmtree(output)
+            self.results[f"producer_peak_rss_mb_{label}"] = produced.peak_rss_mb
+            self.results[f"consumer_peak_rss_mb_{label}"] = consumed.peak_rss_mb
+            self.record(f"clickstream produce, memory {label}", produced, events,
+                        eps=round(events / produced.seconds))
+            self.record(f"clickstream consume, memory {label}", consumed, events,
+                        eps=round(events / (consumed.seconds - IDLE_MS / 1000)))
+        self.notes.append(f"Memory: 1x = {base:,} events, 10x = {base * 10:,} events "
+                          "(generated with the same seed, produced and consumed at the defaults).")
+
+    def stage_latency(self) -> None:
+        import pyarrow.parquet as pq
+
+        events = self.profile.latency_events
+        csv = self.work / "latency.csv"
+        # One day of event time, as a live stream has: the default 139 days would spread a few
+        # thousand events over that many date directories and files.
+        self.generate(events, csv, "generate-latency", "--days", 1)
+        topic = fresh_name("latency")
+        group = fresh_name("latency-group")
+        create_topic(self.broker.bootstrap, topic)
+        output = self.work / "landed-latency"
+        output.mkdir()
+        first_seen: dict[Path, float] = {}
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                now = time.time()
+                for path in output.rglob("*.parquet"):
+                    first_seen.setdefault(path, now)
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        consumer = Child("latency-consume", self.clickstream(
+            "consume", "--output", output, "-b", self.broker.bootstrap, "-t", topic, "-g", group,
+            "--flush-interval-ms", 1000, "--exit-when-idle-ms", 15_000), self.logs)
+        try:
+            if not wait_for_stable_group(self.broker.bootstrap, group):
+                raise StageFailed("the latency consumer did not join its group within 30 s")
+            produced = measure("latency-produce", self.clickstream(
+                "produce", "--input", csv, "-b", self.broker.bootstrap, "-t", topic, "--rate", 1000,
+                "--partitions", PARTITIONS, "--no-progress", *producer_flags()), self.logs).check()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if sum(pq.read_metadata(p).num_rows for p in list(first_seen)) >= events:
+                    break
+                time.sleep(0.1)
+        finally:
+            consumer.signal(signal.SIGTERM)
+            consumed = consumer.wait(60)
+            stop.set()
+            watcher.join()
+        consumed.check()
+        dump = measure("latency-timestamps", ["kcat", "-b", self.broker.bootstrap, "-t", topic, "-C",
+                                              "-e", "-q", "-o", "beginning", "-f", "%p %o %T\n"],
+                       self.logs, stdout=self.work / "latency-timestamps.txt").check()
+        del dump
+        sent_ms = {}
+        for line in (self.work / "latency-timestamps.txt").read_text().split("\n"):
+            if line:
+                partition, offset, timestamp = line.split()
+                sent_ms[(int(partition), int(offset))] = int(timestamp)
+        latencies = []
+        for path, seen in first_seen.items():
+            table = pq.ParquetFile(path).read(columns=["kafka_partition", "kafka_offset"])
+            for partition, offset in zip(table.column("kafka_partition").to_pylist(),
+                                         table.column("kafka_offset").to_pylist()):
+                latencies.append(seen * 1000 - sent_ms[(partition, offset)])
+        if len(latencies) != events:
+            raise StageFailed(f"latency: {len(latencies)} events landed, expected {events}")
+        latencies.sort()
+        self.results["latency_p50_ms"] = percentile(latencies, 50)
+        self.results["latency_p99_ms"] = percentile(latencies, 99)
+        self.results["latency_max_ms"] = latencies[-1]
+        self.record("latency: produce --rate 1000, consume --flush-interval-ms 1000", produced, events,
+                    p50_ms=round(self.results["latency_p50_ms"]),
+                    p99_ms=round(self.results["latency_p99_ms"]), files=len(first_seen))
+        self.notes.append(f"Latency: {events:,} events generated over one day (`--days 1`), produced at "
+                          "--rate 1000 while one consumer ran with --flush-interval-ms 1000.")
+        csv.unlink()
+
+    def ratios(self) -> None:
+        def ratio(key: str, numerator: str, denominator: str) -> None:
+            if self.results.get(numerator) is not None and self.results.get(denominator):
+                self.results[key] = self.results[numerator] / self.results[denominator]
+
+        ratio("producer_vs_kcat", "producer_eps", "kcat_produce_eps")
+        ratio("consumer_vs_kcat", "consumer_eps", "kcat_consume_eps")
+        ratio("producer_vs_python", "producer_eps", "python_producer_eps")
+        ratio("consumer_vs_python", "consumer_eps", "python_consumer_eps")
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    rank = max(1, int(-(-pct * len(sorted_values) // 100)))
+    return sorted_values[rank - 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine and versions
+
+def command_output(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine() -> dict:
+    model = ""
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory_kb = 0
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    return {"cpu_model": model or platform.processor(), "cores": os.cpu_count(),
+            "memory_gb": round(memory_kb / 1024 / 1024, 1), "kernel": platform.release(),
+            "load_average_at_start": round(os.getloadavg()[0], 2)}
+
+
+def versions() -> dict:
+    import kafka
+    import pandas
+    import pyarrow
+
+    kcat = command_output(["kcat", "-V"])
+    kcat_version = re.search(r"Version (\S+)", kcat)
+    librdkafka = command_output(["pkg-config", "--modversion", "rdkafka"])
+    pom = (ROOT / "scripts" / "kafka" / "pom.xml").read_text()
+    kafka_version = re.search(r"<kafka.version>(.*?)</kafka.version>", pom)
+    commit = command_output(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    dirty = command_output(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
+    return {
+        "clickstream": (command_output([str(BINARY), "--version"]) or "unknown")
+        + f" (git {commit}{'+changes' if dirty else ''})",
+        "librdkafka": librdkafka or "unknown",
+        "arrow_cpp": pyarrow.cpp_version,
+        "kafka_broker": kafka_version.group(1) if kafka_version else "unknown",
+        "kcat": kcat_version.group(1) if kcat_version else "unknown",
+        "python": platform.python_version(),
+        "pyarrow": pyarrow.__version__,
+        "pandas": pandas.__version__,
+        "kafka-python": kafka.__version__,
+        "java": (command_output(["java", "-version"]) or
+                 subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+                 ).splitlines()[0] if shutil.which("java") else "unknown",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+# Figures beyond the required ones, shown under them.
+EXTRA_KEYS = [
+    "generate_peak_rss_mb", "parquet_files", "parquet_files_large_batch", "pyarrow_single_file_bytes",
+    "csv_to_parquet_ratio_large_batch_flat", "parquet_vs_pyarrow_size_flat", "parquet_files_large_batch_flat",
+    "python_events", "latency_max_ms",
+]
+
+TARGETS = {
+    "producer_vs_kcat": (">=", 1.0), "consumer_vs_kcat": (">=", 0.8),
+    "producer_vs_python": (">=", 20), "consumer_vs_python": (">=", 20),
+    "csv_to_parquet_ratio_large_batch": (">=", 8), "parquet_vs_pyarrow_size": ("<=", 1.1),
+    "producer_peak_rss_mb_10x": ("<", 100), "consumer_peak_rss_mb_10x": ("<", 256),
+}
+
+
+def fmt(value, missing: str = "missing") -> str:
+    if value is None:
+        return missing
+    if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def target_status(key: str, value) -> str:
+    if key not in TARGETS:
+        return ""
+    op, goal = TARGETS[key]
+    if value is None:
+        return f"{op} {goal}: not measured"
+    met = {">=": value >= goal, "<=": value <= goal, "<": value < goal}[op]
+    return f"{op} {goal}: {'met' if met else 'MISSED'}"
+
+
+def rss_growth_status(results: dict, who: str) -> str:
+    one, ten = results.get(f"{who}_peak_rss_mb_1x"), results.get(f"{who}_peak_rss_mb_10x")
+    if one is None or ten is None:
+        return "10x within 10% of 1x: not measured"
+    growth = ten / one - 1
+    return f"10x within 10% of 1x: {'met' if growth <= 0.10 else 'MISSED'} ({growth:+.0%})"
+
+
+def render_markdown(report: dict) -> str:
+    results, mode = report["results"], report["mode"]
+    lines = [f"# clickstream bench ({mode}, {report['finished_at']})", ""]
+    m = report["machine"]
+    lines += [f"Machine: {m['cores']} cores, {m['memory_gb']} GB, {m['cpu_model']}, Linux {m['kernel']}; "
+              f"load average {m['load_average_at_start']} at start, {m.get('load_average_at_end')} at end "
+              "(the machine may be shared: figures are from a loaded machine when the load is high).", ""]
+    lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
+    lines += ["Producer settings (both clickstream and kcat): `" + " ".join(PRODUCER_SETTINGS) + "`", ""]
+    lines += ["## Headline figures", "", "| key | value | target |", "| --- | ---: | --- |"]
+    for key in REQUIRED_KEYS:
+        status = target_status(key, results.get(key))
+        if key in ("producer_peak_rss_mb_10x", "consumer_peak_rss_mb_10x"):
+            who = key.split("_")[0]
+            status = "; ".join(filter(None, [status, rss_growth_status(results, who)]))
+        lines.append(f"| {key} | {fmt(results.get(key))} | {status} |")
+    for key in EXTRA_KEYS:
+        if results.get(key) is not None:
+            lines.append(f"| {key} | {fmt(results.get(key))} | |")
+    lines += ["", "## Stages", "", "| stage | events | seconds | events/s | peak RSS MB | files | bytes |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in report["stages"]:
+        extra = row.get("eps")
+        if "p50_ms" in row:
+            extra = f"p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms"
+        cells = [row.get("events"), row.get("seconds"), extra, row.get("peak_rss_mb"), row.get("files"),
+                 row.get("parquet_bytes")]
+        lines.append(f"| {row['stage']} | " + " | ".join(fmt(cell, "") for cell in cells) + " |")
+    columns = report.get("parquet_column_bytes_flat_large_batch")
+    if columns:
+        events = results.get("events") or 1
+        lines += ["", f"## Where the Parquet bytes go (--batch-size {LARGE_BATCH} --partition-by none)", "",
+                  "| column | clickstream bytes | pyarrow one-file bytes | clickstream bytes/event |",
+                  "| --- | ---: | ---: | ---: |"]
+        for name, (ours, theirs) in sorted(columns.items(), key=lambda item: -item[1][0]):
+            lines.append(f"| {name} | {ours:,} | {theirs:,} | {ours / events:.2f} |")
+        lines.append(f"| (CSV, for scale) | {results.get('csv_bytes'):,} | | "
+                     f"{(results.get('csv_bytes') or 0) / events:.2f} |")
+    lines += ["", "## Notes", ""]
+    lines += [f"- {note}" for note in report["notes"]]
+    lines += [f"- Consumer events/s exclude the {IDLE_MS} ms idle wait that ends each consumer run "
+              "(`--exit-when-idle-ms`, `consumer_timeout_ms`); they include start-up and the group join. "
+              "`kcat -C` reads by partition assignment without a group and writes nothing to disk.",
+              "- Latency: Kafka message timestamp (set when produced) to the first poll (every 20 ms) "
+              "that saw the event's file."]
+    if report["missing"]:
+        lines += ["", "## Missing stages (reported as null)", ""]
+        lines += [f"- {item}" for item in report["missing"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a small dataset, about a minute or two")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results",
+                        help="where latest.md and latest.json go (default bench/results)")
+    parser.add_argument("--csv", type=Path, help="benchmark this CSV instead of generating one")
+    parser.add_argument("--keep-work", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+
+    profile = QUICK if args.quick else FULL
+    if not BINARY.exists():
+        print(f"bench: {BINARY} does not exist: run `make build` (or set CLICKSTREAM_BIN)", file=sys.stderr)
+        return 2
+    if shutil.which("kcat") is None:
+        print("bench: kcat is missing: run `make setup`", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="clickstream-bench-"))
+    logs = work / "logs"
+    logs.mkdir()
+    broker = Broker(work / "kafka")
+    started_at = time.monotonic()
+    report_info = {"machine": machine(), "versions": versions()}
+    bench = Bench(profile, broker, work, logs, args.csv)
+    try:
+        build_launcher(work)
+        print("bench: starting a Kafka broker ...", file=sys.stderr, flush=True)
+        broker.start()
+        warm_up(broker.bootstrap, logs)
+        bench.run_stage("generate", bench.stage_generate)
+        if not hasattr(bench, "csv") or not bench.csv.exists():
+            bench.missing.append("every later stage: no dataset (generate is missing; --csv FILE runs on "
+                                 "an existing CSV)")
+        else:
+            for name, stage in (("clickstream produce", bench.stage_produce),
+                                ("kcat produce", bench.stage_kcat_produce),
+                                ("kcat consume", bench.stage_kcat_consume),
+                                ("clickstream consume", bench.stage_consume),
+                                ("large batch and pyarrow size", bench.stage_large_batch),
+                                ("Python baseline", bench.stage_python),
+                                ("memory 1x/10x", bench.stage_memory),
+                                ("latency", bench.stage_latency)):
+                bench.run_stage(name, stage)
+        bench.ratios()
+    finally:
+        broker.stop()
+        if args.keep_work:
+            print(f"bench: work directory kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    results = {key: None for key in REQUIRED_KEYS}
+    results.update(bench.results)
+    results = {key: (round(value, 4) if isinstance(value, float) else value) for key, value in results.items()}
+    report_info["machine"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
+    report = {
+        "mode": "quick" if args.quick else "full",
+        "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "total_seconds": round(time.monotonic() - started_at, 1),
+        "profile": profile.__dict__,
+        **report_info,
+        "producer_settings": PRODUCER_SETTINGS,
+        "results": results,
+        "stages": bench.stages,
+        "notes": bench.notes,
+        "missing": bench.missing,
+        "parquet_column_bytes_flat_large_batch": bench.column_bytes,
+    }
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    markdown = render_markdown(report)
+    (args.results_dir / "latest.md").write_text(markdown)
+    # The required keys sit at the top level as numbers (null when a stage could not run).
+    (args.results_dir / "latest.json").write_text(json.dumps({**results, "report": report}, indent=2) + "\n")
+    print(markdown)
+    print(f"bench: {args.results_dir / 'latest.md'} and latest.json written in "
+          f"{report['total_seconds']}s", file=sys.stderr)
+    return 1 if bench.missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

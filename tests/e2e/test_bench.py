@@ -1,0 +1,42 @@
+"""`make bench QUICK=1` as a smoke test: it completes and writes valid JSON with every required key
+as a number. No speed thresholds here: machines vary; the figures belong in bench/results."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import BINARY, ROOT
+
+BENCH = ROOT / "bench" / "run.py"
+
+
+def required_keys() -> list[str]:
+    spec = importlib.util.spec_from_file_location("clickstream_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module.REQUIRED_KEYS
+
+
+# Slow (a minute or two, with its own broker): collected last so quick feedback comes first.
+@pytest.mark.last
+def test_quick_bench_writes_every_required_figure(tmp_path):
+    keys = required_keys()
+    result = subprocess.run([sys.executable, str(BENCH), "--quick", "--results-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=900,
+                            env={**os.environ, "CLICKSTREAM_BIN": str(BINARY)})
+    assert (tmp_path / "latest.json").exists(), result.stderr[-3000:]
+    results = json.loads((tmp_path / "latest.json").read_text())
+    not_numeric = [key for key in keys
+                   if isinstance(results.get(key), bool) or not isinstance(results.get(key), (int, float))
+                   or not math.isfinite(results[key])]
+    assert not not_numeric, f"missing or not numbers: {not_numeric}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert results["events"] > 0
+    assert (tmp_path / "latest.md").read_text().startswith("# clickstream bench (quick")
