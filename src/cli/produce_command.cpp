@@ -1,16 +1,118 @@
-#include "cli/commands.h"
+#include <unistd.h>
 
+#include <csignal>
+#include <cstdio>
 #include <iostream>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "kafka/admin.h"
+#include "kafka/config.h"
+#include "produce/replay.h"
+#include "produce/stop_signal.h"
+#include "source/event_source.h"
 
 namespace clickstream::cli {
 
+namespace {
+
+struct ProduceFlags {
+  std::string input;
+  kafka::KafkaOptions kafka;
+  double rate = 1000;
+  double speed = 0;
+  int64_t limit = -1;
+  int partitions = 6;
+  std::string rejects_path;
+  bool strict = false;
+  bool progress = false;
+  bool no_progress = false;
+};
+
+struct FileCloser {
+  void operator()(std::FILE* file) const { std::fclose(file); }
+};
+
+int Fail(int code, const std::string& message) {
+  std::cerr << "clickstream produce: " << message << "\n";
+  return code;
+}
+
+int ExitCodeFor(const produce::ReplaySummary& summary) {
+  if (summary.signal_number == SIGINT) return kExitInterrupted;
+  if (summary.signal_number == SIGTERM) return kExitTerminated;
+  if (summary.stopped_by_strict || !summary.input_error.empty()) return kExitInput;
+  return summary.failed > 0 ? kExitFailed : kExitOk;
+}
+
+int RunProduce(const ProduceFlags& flags) {
+  const produce::StopSignal& stop = produce::InstallStopSignalHandlers();
+
+  auto source = source::EventSource::Open(flags.input);
+  if (!source.ok()) return Fail(kExitInput, source.status().message());
+
+  std::unique_ptr<std::FILE, FileCloser> rejects_file;
+  std::FILE* rejects = stderr;
+  if (!flags.rejects_path.empty() && flags.rejects_path != "-") {
+    rejects_file.reset(std::fopen(flags.rejects_path.c_str(), "w"));
+    if (!rejects_file) return Fail(kExitUsage, "--rejects " + flags.rejects_path + ": cannot open for writing");
+    rejects = rejects_file.get();
+  }
+
+  auto conf = kafka::MakeConf(flags.kafka, produce::ReplayProducerDefaults());
+  if (!conf.ok()) return Fail(kExitUsage, conf.status().message());
+  auto created = kafka::EnsureTopic(flags.kafka, {flags.kafka.topic, flags.partitions});
+  if (!created.ok()) return Fail(kExitFailed, created.status().message());
+  if (*created) std::cerr << "produce: created topic " << flags.kafka.topic << " with " << flags.partitions
+                          << " partitions\n";
+
+  produce::ReplayOptions options;
+  options.topic = flags.kafka.topic;
+  options.pacing.rate = flags.rate;
+  options.pacing.speed = flags.speed;
+  options.limit = flags.limit;
+  options.strict = flags.strict;
+  options.progress_line = flags.progress || (!flags.no_progress && isatty(fileno(stderr)));
+  auto summary = produce::Replay(source->get(), std::move(*conf), options, stop, rejects, stderr);
+  if (!summary.ok()) return Fail(kExitUsage, summary.status().message());  // the producer could not start
+  if (rejects_file) std::fflush(rejects_file.get());
+
+  if (!summary->input_error.empty()) std::cerr << "clickstream produce: " << summary->input_error << "\n";
+  std::cerr << "produce: " << produce::FormatSummary(*summary) << "\n";
+  if (summary->stopped_by_strict) std::cerr << "produce: stopped at the first bad row (--strict)\n";
+  if (summary->failed > 0) {
+    std::cerr << "produce: " << summary->failed << " events were not delivered"
+              << (summary->first_failure.empty() ? "" : " (first error: " + summary->first_failure + ")") << "\n";
+  }
+  return ExitCodeFor(*summary);
+}
+
+}  // namespace
+
 Command AddProduceCommand(CLI::App& root) {
+  auto flags = std::make_shared<ProduceFlags>();
   Command command;
-  command.app = root.add_subcommand("produce", "(not built yet)");
-  command.run = [] {
-    std::cerr << "clickstream produce: not built yet\n";
-    return kExitFailed;
-  };
+  CLI::App* app = root.add_subcommand("produce", "Replay a clickstream CSV into a Kafka topic at a controlled rate");
+  app->add_option("-i,--input", flags->input, "CSV file to replay, or - for standard input")->required();
+  kafka::AddKafkaFlags(app, &flags->kafka);
+  app->add_option("--rate", flags->rate, "Events per second; 0 sends as fast as possible")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--speed", flags->speed,
+                  "Replay the original gaps between events divided by this factor (instead of --rate)")
+      ->check(CLI::PositiveNumber);
+  app->add_option("--limit", flags->limit, "Stop after this many events")->check(CLI::NonNegativeNumber);
+  app->add_option("--partitions", flags->partitions, "Partitions when the topic has to be created")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--rejects", flags->rejects_path, "Where bad rows are reported as 'line N: reason' (default: stderr)");
+  app->add_flag("--strict", flags->strict, "Stop at the first bad row with exit code 3");
+  auto* progress = app->add_flag("--progress", flags->progress, "Show a live progress line (default: on a terminal)");
+  app->add_flag("--no-progress", flags->no_progress, "Log a line every few seconds instead of a live line")
+      ->excludes(progress);
+  command.app = app;
+  command.run = [flags] { return RunProduce(*flags); };
   return command;
 }
 

@@ -1,0 +1,79 @@
+#include "kafka/admin.h"
+
+#include <memory>
+#include <string>
+
+#include <librdkafka/rdkafka.h>
+
+namespace clickstream::kafka {
+
+namespace {
+
+struct HandleDeleter {
+  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* queue) const { rd_kafka_queue_destroy(queue); }
+};
+struct NewTopicDeleter {
+  void operator()(rd_kafka_NewTopic_t* topic) const { rd_kafka_NewTopic_destroy(topic); }
+};
+struct AdminOptionsDeleter {
+  void operator()(rd_kafka_AdminOptions_t* options) const { rd_kafka_AdminOptions_destroy(options); }
+};
+struct EventDeleter {
+  void operator()(rd_kafka_event_t* event) const { rd_kafka_event_destroy(event); }
+};
+
+// The create request and its wait, with every librdkafka object owned.
+arrow::Result<bool> CreateTopic(rd_kafka_t* handle, const TopicSpec& spec, std::chrono::milliseconds timeout) {
+  char error[512];
+  const std::string name(spec.name);
+  std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter> new_topic(
+      rd_kafka_NewTopic_new(name.c_str(), spec.partitions, spec.replication_factor, error, sizeof(error)));
+  if (!new_topic) return arrow::Status::Invalid("topic ", name, ": ", error);
+
+  std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter> admin_options(
+      rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS));
+  const int timeout_ms = static_cast<int>(timeout.count());
+  if (rd_kafka_AdminOptions_set_request_timeout(admin_options.get(), timeout_ms, error, sizeof(error)) ||
+      rd_kafka_AdminOptions_set_operation_timeout(admin_options.get(), timeout_ms, error, sizeof(error))) {
+    return arrow::Status::Invalid("admin timeout: ", error);
+  }
+
+  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(handle));
+  rd_kafka_NewTopic_t* topics[] = {new_topic.get()};
+  rd_kafka_CreateTopics(handle, topics, 1, admin_options.get(), queue.get());
+  // The request's own timeout bounds the wait; the margin covers the client's bookkeeping.
+  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(rd_kafka_queue_poll(queue.get(), timeout_ms + 5000));
+  if (!event) return arrow::Status::IOError("creating topic ", name, ": no answer within ", timeout_ms, " ms");
+  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return arrow::Status::IOError("creating topic ", name, ": ", rd_kafka_event_error_string(event.get()));
+  }
+  const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
+  size_t count = 0;
+  const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(result, &count);
+  if (count != 1) return arrow::Status::IOError("creating topic ", name, ": unexpected answer");
+  const rd_kafka_resp_err_t code = rd_kafka_topic_result_error(results[0]);
+  if (code == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+  if (code == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) return false;
+  const char* reason = rd_kafka_topic_result_error_string(results[0]);
+  return arrow::Status::IOError("creating topic ", name, ": ", reason != nullptr ? reason : rd_kafka_err2str(code));
+}
+
+}  // namespace
+
+arrow::Result<bool> EnsureTopic(ConfPtr conf, const TopicSpec& spec, std::chrono::milliseconds timeout) {
+  char error[512];
+  std::unique_ptr<rd_kafka_t, HandleDeleter> handle(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof(error)));
+  if (!handle) return arrow::Status::Invalid("cannot create Kafka admin client: ", error);
+  conf.release();  // owned by the handle from here on
+  return CreateTopic(handle.get(), spec, timeout);
+}
+
+arrow::Result<bool> EnsureTopic(const KafkaOptions& options, const TopicSpec& spec, std::chrono::milliseconds timeout) {
+  ARROW_ASSIGN_OR_RAISE(ConfPtr conf, MakeConf(options, {}));
+  return EnsureTopic(std::move(conf), spec, timeout);
+}
+
+}  // namespace clickstream::kafka

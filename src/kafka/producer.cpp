@@ -1,0 +1,120 @@
+#include "kafka/producer.h"
+
+#include <vector>
+
+namespace clickstream::kafka {
+
+Producer::Producer(ProducerCallbacks callbacks) : callbacks_(std::move(callbacks)) {}
+
+arrow::Result<std::unique_ptr<Producer>> Producer::Make(ConfPtr conf, ProducerCallbacks callbacks) {
+  std::unique_ptr<Producer> producer(new Producer(std::move(callbacks)));
+  rd_kafka_conf_set_opaque(conf.get(), producer.get());
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::OnDelivery);
+  rd_kafka_conf_set_error_cb(conf.get(), &Producer::OnError);
+  char error[512];
+  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof(error));
+  if (handle == nullptr) return arrow::Status::Invalid("cannot create Kafka producer: ", error);
+  conf.release();  // rd_kafka_new owns the configuration once it succeeded
+  producer->handle_ = handle;
+  return producer;
+}
+
+Producer::~Producer() {
+  if (handle_ == nullptr) return;
+  // Purging first keeps destruction bounded even when the brokers are unreachable.
+  rd_kafka_purge(handle_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_poll(handle_, 0);
+  rd_kafka_destroy(handle_);
+}
+
+void Producer::OnDelivery(rd_kafka_t* /*handle*/, const rd_kafka_message_t* message, void* opaque) {
+  auto* self = static_cast<Producer*>(opaque);
+  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ++self->counts_.delivered;
+  } else {
+    ++self->counts_.failed;
+  }
+  if (self->callbacks_.on_delivery) {
+    self->callbacks_.on_delivery(
+        DeliveryReport{message->err, message->partition, message->offset, message->_private});
+  }
+}
+
+void Producer::OnError(rd_kafka_t* handle, int error, const char* reason, void* opaque) {
+  auto* self = static_cast<Producer*>(opaque);
+  auto code = static_cast<rd_kafka_resp_err_t>(error);
+  if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    char fatal_reason[512];
+    code = rd_kafka_fatal_error(handle, fatal_reason, sizeof(fatal_reason));
+    self->fatal_error_ = std::string(rd_kafka_err2name(code)) + ": " + fatal_reason;
+    reason = self->fatal_error_.c_str();
+  }
+  if (self->callbacks_.on_error) self->callbacks_.on_error(code, reason);
+}
+
+arrow::Status Producer::Produce(const OutgoingMessage& message, const std::atomic<bool>* stop) {
+  // Topic, partition, key, value, flags, opaque, then one entry per header. The vectors are
+  // members so the hot path reuses their storage instead of allocating per message.
+  fields_.resize(6 + message.headers.size());
+  topic_name_.assign(message.topic);  // librdkafka wants NUL-terminated names
+  fields_[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+  fields_[0].u.cstr = topic_name_.c_str();
+  fields_[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+  fields_[1].u.i32 = message.partition;
+  fields_[2].vtype = RD_KAFKA_VTYPE_KEY;
+  fields_[2].u.mem = {const_cast<char*>(message.key.data()), message.key.size()};
+  fields_[3].vtype = RD_KAFKA_VTYPE_VALUE;
+  fields_[3].u.mem = {const_cast<char*>(message.value.data()), message.value.size()};
+  fields_[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  fields_[4].u.i = RD_KAFKA_MSG_F_COPY;
+  fields_[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  fields_[5].u.ptr = message.opaque;
+  header_names_.resize(message.headers.size());
+  for (size_t i = 0; i < message.headers.size(); ++i) {
+    header_names_[i].assign(message.headers[i].name);
+    rd_kafka_vu_t& field = fields_[6 + i];
+    field.vtype = RD_KAFKA_VTYPE_HEADER;
+    field.u.header = {header_names_[i].c_str(), message.headers[i].value.data(),
+                      static_cast<ssize_t>(message.headers[i].value.size())};
+  }
+
+  while (true) {
+    rd_kafka_error_t* error = rd_kafka_produceva(handle_, fields_.data(), fields_.size());
+    if (error == nullptr) {
+      ++counts_.produced;
+      return arrow::Status::OK();
+    }
+    const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+    const std::string reason = rd_kafka_error_string(error);
+    rd_kafka_error_destroy(error);
+    if (code != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      return arrow::Status::IOError("cannot produce to ", message.topic, ": ", reason);
+    }
+    // The queue drains as the broker acknowledges; serving reports is what frees the room.
+    if (stop != nullptr && stop->load()) return arrow::Status::Cancelled("stopped while the queue was full");
+    rd_kafka_poll(handle_, 100);
+  }
+}
+
+void Producer::Poll(int timeout_ms) { rd_kafka_poll(handle_, timeout_ms); }
+
+arrow::Status Producer::Flush(std::chrono::milliseconds timeout) {
+  rd_kafka_flush(handle_, static_cast<int>(timeout.count()));
+  rd_kafka_poll(handle_, 0);  // serve reports that arrived at the very end
+  const int remaining = rd_kafka_outq_len(handle_);
+  if (remaining > 0) {
+    return arrow::Status::IOError(remaining, " messages still in flight after ", timeout.count(), " ms");
+  }
+  return arrow::Status::OK();
+}
+
+void Producer::Purge() { rd_kafka_purge(handle_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT); }
+
+int Producer::OutQueueLength() const { return rd_kafka_outq_len(handle_); }
+
+arrow::Status Producer::FatalError() const {
+  if (fatal_error_.empty()) return arrow::Status::OK();
+  return arrow::Status::IOError("fatal Kafka producer error: ", fatal_error_);
+}
+
+}  // namespace clickstream::kafka

@@ -1,0 +1,109 @@
+// An owned librdkafka producer: one handle, its delivery reports counted and handed to the caller.
+// Delivery reports and errors are served on the thread that calls Poll(), Produce() or Flush(),
+// so callbacks need no locking. Not thread-safe: one thread drives one Producer.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <arrow/result.h>
+#include <arrow/status.h>
+#include <librdkafka/rdkafka.h>
+
+#include "kafka/config.h"
+
+namespace clickstream::kafka {
+
+struct MessageHeader {
+  std::string_view name;
+  std::string_view value;
+};
+
+// What the caller hands to Produce(). Key, value and headers are copied, so the buffers may be
+// reused as soon as Produce() returns.
+struct OutgoingMessage {
+  std::string_view topic;
+  std::string_view key;
+  std::string_view value;
+  std::span<const MessageHeader> headers;
+  int32_t partition = RD_KAFKA_PARTITION_UA;  // unassigned: the partitioner hashes the key
+  void* opaque = nullptr;                     // returned in the message's DeliveryReport
+};
+
+struct DeliveryReport {
+  rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;
+  int32_t partition = RD_KAFKA_PARTITION_UA;
+  int64_t offset = RD_KAFKA_OFFSET_INVALID;
+  void* opaque = nullptr;
+};
+
+struct DeliveryCounts {
+  int64_t produced = 0;   // accepted by Produce()
+  int64_t delivered = 0;  // acknowledged by the broker
+  int64_t failed = 0;     // delivery report carried an error
+  int64_t in_flight() const { return produced - delivered - failed; }
+};
+
+struct ProducerCallbacks {
+  // Called once per message, successful or not.
+  std::function<void(const DeliveryReport&)> on_delivery;
+  // Non-fatal client errors (broker down, all brokers down, …): librdkafka retries by itself, so
+  // these are for logging. Fatal errors are also recorded and returned by FatalError().
+  std::function<void(rd_kafka_resp_err_t error, std::string_view reason)> on_error;
+};
+
+class Producer {
+ public:
+  // Takes the configuration (MakeConf) and creates the client.
+  static arrow::Result<std::unique_ptr<Producer>> Make(ConfPtr conf, ProducerCallbacks callbacks = {});
+
+  // Purges whatever is still queued and destroys the handle without waiting: call Flush() first
+  // when the messages matter.
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Enqueues one message. When the local queue is full, serves delivery reports and retries until
+  // there is room; gives up with Status::Cancelled once *stop (if given) becomes true.
+  arrow::Status Produce(const OutgoingMessage& message, const std::atomic<bool>* stop = nullptr);
+
+  // Serves delivery reports and error events; waits at most timeout_ms for the first one.
+  void Poll(int timeout_ms = 0);
+
+  // Waits until every message has a delivery report or the timeout passes (then an IOError
+  // naming how many are still in flight).
+  arrow::Status Flush(std::chrono::milliseconds timeout);
+
+  // Drops queued and in-flight messages; their delivery reports fail with RD_KAFKA_RESP_ERR__PURGE_*
+  // on the next Poll().
+  void Purge();
+
+  const DeliveryCounts& counts() const { return counts_; }
+  // Messages librdkafka still holds (including requests and reports not yet served).
+  int OutQueueLength() const;
+  // OK unless the client hit a fatal error (e.g. the idempotent producer lost its guarantees).
+  arrow::Status FatalError() const;
+  rd_kafka_t* handle() { return handle_; }
+
+ private:
+  explicit Producer(ProducerCallbacks callbacks);
+  static void OnDelivery(rd_kafka_t* handle, const rd_kafka_message_t* message, void* opaque);
+  static void OnError(rd_kafka_t* handle, int error, const char* reason, void* opaque);
+
+  ProducerCallbacks callbacks_;
+  DeliveryCounts counts_;
+  std::string fatal_error_;
+  std::vector<rd_kafka_vu_t> fields_;
+  std::string topic_name_;
+  std::vector<std::string> header_names_;
+  rd_kafka_t* handle_ = nullptr;
+};
+
+}  // namespace clickstream::kafka

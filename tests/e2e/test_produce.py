@@ -1,0 +1,238 @@
+"""`clickstream produce` against a real broker: what arrives in the topic, what is reported, exit codes."""
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Broker, free_port
+from helpers import BINARY, kcat_consume, run_clickstream
+
+GENERATOR_HEADER = "timestamp,visitor_id,event_type,item_id,transaction_id,device,browser,os"
+SUMMARY = re.compile(r"read (\d+) rows: sent (\d+), delivered (\d+), rejected (\d+), failed (\d+) in ([\d.]+) s")
+
+
+def generate(path: Path, events: int) -> Path:
+    result = run_clickstream("generate", "--events", events, "--output", path)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def produce(bootstrap: str, topic: str, *args, **kwargs):
+    return run_clickstream("produce", "-b", bootstrap, "-t", topic, "--no-progress", *args, **kwargs)
+
+
+def summary(stderr: str) -> dict:
+    match = SUMMARY.search(stderr)
+    assert match, stderr
+    keys = ["read", "sent", "delivered", "rejected", "failed"]
+    return {**{key: int(match.group(i + 1)) for i, key in enumerate(keys)}, "elapsed": float(match.group(6))}
+
+
+def read_messages(bootstrap: str, topic: str, expected: int | None = None) -> list[tuple[str, dict]]:
+    """The whole topic as (key, event). kcat -e has been seen stopping a couple of messages short on a
+    topic written a moment before, so a short read is retried before it counts as missing data."""
+    for _ in range(3):
+        lines = kcat_consume(bootstrap, topic, fmt="%k\t%s\n")
+        if expected is None or len(lines) >= expected:
+            break
+        time.sleep(1)
+    return [(key, json.loads(value)) for key, value in (line.split("\t", 1) for line in lines)]
+
+
+def csv_rows(path: Path) -> list[list[str]]:
+    return [line.split(",") for line in path.read_text().splitlines()[1:]]
+
+
+def test_fifty_thousand_events_arrive_once_keyed_by_visitor(broker, topic, tmp_path):
+    source = generate(tmp_path / "events.csv", 50_000)
+    result = produce(broker.bootstrap, topic, "--input", source, "--rate", "0")
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stderr) | {"elapsed": 0} == {
+        "read": 50_000, "sent": 50_000, "delivered": 50_000, "rejected": 0, "failed": 0, "elapsed": 0}
+
+    messages = read_messages(broker.bootstrap, topic, 50_000)
+    assert len(messages) == 50_000
+    assert len({event["event_id"] for _, event in messages}) == 50_000
+    assert all(key == event["visitor_id"] for key, event in messages)
+    # Identifiers keep their source text; every row of the file is there.
+    expected = sorted((row[1], row[3], row[0]) for row in csv_rows(source))
+    assert sorted((e["visitor_id"], e["item_id"], e["timestamp"]) for _, e in messages) == expected
+    assert set(messages[0][1]) == {"event_id", "timestamp", "visitor_id", "event_type", "item_id",
+                                   "transaction_id", "device", "browser", "os"}
+
+
+def test_rate_2000_over_20000_events_takes_about_ten_seconds(broker, topic, tmp_path):
+    source = generate(tmp_path / "events.csv", 20_000)
+    started = time.monotonic()
+    result = produce(broker.bootstrap, topic, "--input", source, "--rate", "2000")
+    wall = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    counts = summary(result.stderr)
+    assert counts["delivered"] == 20_000
+    assert 9.0 <= counts["elapsed"] <= 11.5, counts
+    assert 8.0 <= wall <= 13.0
+
+
+BAD_ROWS = [
+    # (line content, expected reason fragment)
+    ("2015-05-03 00:00:02,2,view,1,,mobile,Safari", "expected 8 fields, found 7"),
+    ("2015-05-03 00:00:03,3,view,1,,mobile,Safari,iOS,extra", "expected 8 fields, found 9"),
+    ("2015-02-30 00:00:04,4,view,1,,mobile,Safari,iOS", "unparsable timestamp"),
+    ("yesterday,5,view,1,,mobile,Safari,iOS", "unparsable timestamp"),
+    ("2015-05-03 00:00:06,6,click,1,,mobile,Safari,iOS", "unknown event_type 'click'"),
+    ("2015-05-03 00:00:07,,view,1,,mobile,Safari,iOS", "missing visitor_id"),
+    ("2015-05-03 00:00:08,8,view,,,mobile,Safari,iOS", "missing item_id"),
+    ("2015-05-03 00:00:09,9,transaction,1,,mobile,Safari,iOS", "missing transaction_id"),
+    ("2015-05-03 00:00:10,10,view,1,T1,mobile,Safari,iOS", "only transactions have one"),
+    ("2015-05-03 00:00:11,1\xff1,view,1,,mobile,Safari,iOS", "not valid UTF-8"),
+    ('2015-05-03 00:00:12,12,view,1,,mobile,"Saf"ari,iOS', "text after a closing quote"),
+]
+
+
+def bad_rows_file(path: Path) -> tuple[Path, list[str], dict[int, str]]:
+    """Good rows interleaved with every kind of bad row; returns the good visitor ids and the bad lines."""
+    lines = [GENERATOR_HEADER]
+    good, bad = [], {}
+    for i, (row, reason) in enumerate(BAD_ROWS):
+        visitor = f"good{i}"
+        lines.append(f"2015-05-03 01:00:{i:02},{visitor},view,{i},,desktop,Firefox,Windows")
+        good.append(visitor)
+        lines.append(row)
+        bad[len(lines)] = reason
+    lines.append("2015-05-03 02:00:00,last,transaction,7,T7,mobile,Chrome,Android")
+    good.append("last")
+    path.write_bytes("\n".join(lines).encode("utf-8", "surrogateescape").replace(b"\xc3\xbf", b"\xff") + b"\n")
+    return path, good, bad
+
+
+def test_bad_rows_are_reported_once_with_their_line_and_skipped(broker, topic, tmp_path):
+    source, good, bad = bad_rows_file(tmp_path / "bad.csv")
+    rejects = tmp_path / "rejects.txt"
+    result = produce(broker.bootstrap, topic, "--input", source, "--rate", "0", "--rejects", rejects)
+    assert result.returncode == 0, result.stderr
+    reported = rejects.read_text().splitlines()
+    assert len(reported) == len(bad)
+    for report, (line, reason) in zip(reported, sorted(bad.items())):
+        assert report.startswith(f"line {line}: "), report
+        assert reason in report, report
+    counts = summary(result.stderr)
+    assert (counts["sent"], counts["delivered"], counts["rejected"]) == (len(good), len(good), len(bad))
+    assert sorted(key for key, _ in read_messages(broker.bootstrap, topic, len(good))) == sorted(good)
+
+
+def test_rejects_default_to_stderr_and_strict_stops_with_exit_3(broker, topic, tmp_path):
+    source, _, bad = bad_rows_file(tmp_path / "bad.csv")
+    result = produce(broker.bootstrap, topic, "--input", source, "--rate", "0")
+    assert result.returncode == 0
+    assert sum(line.startswith("line ") for line in result.stderr.splitlines()) == len(bad)
+
+    strict = produce(broker.bootstrap, f"{topic}-strict", "--input", source, "--rate", "0", "--strict")
+    assert strict.returncode == 3, strict.stderr
+    first_bad = min(bad)
+    assert f"line {first_bad}: " in strict.stderr
+    assert sum(line.startswith("line ") for line in strict.stderr.splitlines()) == 1
+    assert [key for key, _ in read_messages(broker.bootstrap, f"{topic}-strict", 1)] == ["good0"]
+
+
+def test_retailrocket_layout(broker, topic, tmp_path):
+    source = tmp_path / "events.csv"
+    source.write_text("timestamp,visitorid,event,itemid,transactionid\n"
+                      "1433221332117,257597,view,355908,\n"
+                      "1433224214164,992329,transaction,248676,4000\n"
+                      "1433223236124,125,addtocart,17,\n")
+    result = produce(broker.bootstrap, topic, "--input", source, "--rate", "0")
+    assert result.returncode == 0, result.stderr
+    events = {event["visitor_id"]: event for _, event in read_messages(broker.bootstrap, topic, 3)}
+    assert set(events) == {"257597", "992329", "125"}
+    assert events["257597"]["timestamp"] == "2015-06-02 05:02:12"
+    assert events["257597"]["transaction_id"] is None
+    assert events["992329"] | {"event_id": ""} == {
+        "event_id": "", "timestamp": "2015-06-02 05:50:14", "visitor_id": "992329", "event_type": "transaction",
+        "item_id": "248676", "transaction_id": "4000", "device": None, "browser": None, "os": None}
+    assert events["125"]["event_type"] == "addtocart"
+
+
+def test_crlf_bom_quotes_and_no_final_newline(broker, topic, tmp_path):
+    source = tmp_path / "events.csv"
+    source.write_bytes(b"\xef\xbb\xbf" + GENERATOR_HEADER.encode() + b"\r\n"
+                       b'2015-05-03 00:00:01,"v1",view,"i,1",,mobile,"Samsung ""Internet""",Android\r\n'
+                       b"2015-05-03 00:00:02,v2,view,i2,,desktop,Chrome,Windows")
+    result = produce(broker.bootstrap, topic, "--input", source, "--rate", "0")
+    assert result.returncode == 0, result.stderr
+    events = {event["visitor_id"]: event for _, event in read_messages(broker.bootstrap, topic, 2)}
+    assert events["v1"]["item_id"] == "i,1"
+    assert events["v1"]["browser"] == 'Samsung "Internet"'
+    assert events["v2"]["os"] == "Windows"
+
+
+def test_stdin_limit_and_stable_event_ids(broker, topic, tmp_path):
+    source = generate(tmp_path / "events.csv", 300)
+    first = produce(broker.bootstrap, topic, "--input", "-", "--rate", "0", "--limit", "100",
+                    input=source.read_text())
+    assert first.returncode == 0, first.stderr
+    assert summary(first.stderr)["sent"] == 100
+    again = produce(broker.bootstrap, f"{topic}-again", "--input", source, "--rate", "0")
+    assert again.returncode == 0, again.stderr
+    ids_first = [event["event_id"] for _, event in read_messages(broker.bootstrap, topic, 100)]
+    ids_again = {event["event_id"] for _, event in read_messages(broker.bootstrap, f"{topic}-again", 300)}
+    assert len(ids_first) == 100 and set(ids_first) <= ids_again and len(ids_again) == 300
+
+
+def test_speed_replays_original_gaps_faster(broker, topic, tmp_path):
+    source = tmp_path / "events.csv"
+    source.write_text(GENERATOR_HEADER + "\n"
+                      "2015-05-03 10:00:00,a,view,1,,mobile,Safari,iOS\n"
+                      "2015-05-03 10:30:00,b,view,1,,mobile,Safari,iOS\n"
+                      "2015-05-03 11:00:00,c,view,1,,mobile,Safari,iOS\n")
+    result = produce(broker.bootstrap, topic, "--input", source, "--speed", "3600")
+    assert result.returncode == 0, result.stderr
+    assert 0.9 <= summary(result.stderr)["elapsed"] <= 3.0  # an hour of traffic in a second
+
+
+def test_missing_input_exits_3(broker, topic, tmp_path):
+    result = produce(broker.bootstrap, topic, "--input", tmp_path / "nope.csv")
+    assert result.returncode == 3
+    assert "nope.csv" in result.stderr and "No such file" in result.stderr
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_flushes_and_prints_summary(broker, topic, tmp_path, signum, code):
+    source = generate(tmp_path / "events.csv", 5_000)
+    process = subprocess.Popen([str(BINARY), "produce", "-b", broker.bootstrap, "-t", topic, "--no-progress",
+                                "--input", source, "--rate", "500"], stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == code, stderr
+    counts = summary(stderr)
+    assert 0 < counts["sent"] < 5_000 and counts["delivered"] == counts["sent"] and counts["failed"] == 0
+    assert len(read_messages(broker.bootstrap, topic, counts["sent"])) == counts["sent"]
+
+
+def test_broker_killed_and_restarted_mid_run_loses_and_duplicates_nothing(tmp_path, topic):
+    own = Broker(tmp_path / "kafka", free_port())
+    own.start()
+    try:
+        source = generate(tmp_path / "events.csv", 30_000)
+        process = subprocess.Popen([str(BINARY), "produce", "-b", own.bootstrap, "-t", topic, "--no-progress",
+                                    "--input", source, "--rate", "3000"], stderr=subprocess.PIPE, text=True)
+        time.sleep(4)
+        assert process.poll() is None, "the replay should still be running when the broker dies"
+        own.kill()
+        time.sleep(2)
+        own.start()
+        _, stderr = process.communicate(timeout=240)
+        assert process.returncode == 0, stderr
+        counts = summary(stderr)
+        assert counts["delivered"] == 30_000 and counts["failed"] == 0
+        ids = [event["event_id"] for _, event in read_messages(own.bootstrap, topic, 30_000)]
+        assert len(ids) == 30_000
+        assert len(set(ids)) == 30_000
+    finally:
+        own.stop()
