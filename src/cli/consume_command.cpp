@@ -1,15 +1,83 @@
-#include "cli/commands.h"
-
+#include <csignal>
 #include <iostream>
+#include <map>
+#include <memory>
+
+#include "cli/commands.h"
+#include "consume/landing_consumer.h"
 
 namespace clickstream::cli {
 
+namespace {
+
+// Written by the signal handler, read by the consume loop; lock-free, so async-signal-safe.
+std::atomic<bool> stop_requested{false};
+
+extern "C" void RequestStop(int /*signal*/) { stop_requested.store(true); }
+
+void InstallStopHandlers() {
+  struct sigaction action {};
+  action.sa_handler = RequestStop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+}  // namespace
+
 Command AddConsumeCommand(CLI::App& root) {
+  auto options = std::make_shared<consume::ConsumeOptions>();
+  auto partition_by = std::make_shared<std::string>("event_date");
   Command command;
-  command.app = root.add_subcommand("consume", "(not built yet)");
-  command.run = [] {
-    std::cerr << "clickstream consume: not built yet\n";
-    return kExitFailed;
+  CLI::App* app = root.add_subcommand(
+      "consume",
+      "Land the topic's events as Parquet files, exactly once. Progress lives in the output directory's file "
+      "names: use one output directory per topic.");
+  command.app = app;
+  app->add_option("-o,--output", options->output_dir, "Output directory of the Parquet dataset")->required();
+  kafka::AddKafkaFlags(app, &options->kafka);
+  app->add_option("-g,--group", options->group, "Consumer group id")->capture_default_str();
+  app->add_option("--batch-size", options->batch_size, "Events per Parquet batch (per Kafka partition)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--flush-interval-ms", options->flush_interval_ms,
+                  "Write a partition's batch once its first event waited this long")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--offset-reset", options->offset_reset,
+                  "Where a partition starts when no landed file and no committed offset says otherwise")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"earliest", "latest"}));
+  app->add_option("--dlq-topic", options->dlq_topic, "Dead-letter topic for invalid messages (default: <topic>.dlq)");
+  app->add_option("--partition-by", *partition_by,
+                  "event_date: Hive-style event_date=YYYY-MM-DD/ directories; none: one flat directory")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"event_date", "none"}));
+  app->add_option("--exit-when-idle-ms", options->exit_when_idle_ms,
+                  "Finish (land, commit, exit 0) after this long without a new message; 0: never")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--max-message-bytes", options->max_message_bytes,
+                  "Larger messages are dead letters (reason: oversized)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--write-retry-ms", options->write_retry_ms,
+                  "How long a failing write (disk full, permission denied) is retried before exiting non-zero")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--stats-interval-ms", options->stats_interval_ms, "How often the stats line is printed")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+
+  command.run = [options, partition_by] {
+    options->date_column = *partition_by == "none" ? DateColumn::kInFile : DateColumn::kInPath;
+    InstallStopHandlers();
+    const auto result = consume::RunConsume(*options, stop_requested);
+    if (!result.ok()) {
+      std::cerr << "clickstream consume: " << result.status().message() << '\n';
+      return result.status().IsInvalid() ? kExitUsage : kExitFailed;
+    }
+    return kExitOk;
   };
   return command;
 }

@@ -1,0 +1,23 @@
+// What the consumer counts, and the stats line it prints from those counts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace clickstream::consume {
+
+struct ConsumeStats {
+  int64_t messages = 0;      // consumed from Kafka, valid or not
+  int64_t events = 0;        // landed as rows (durable)
+  int64_t dead_letters = 0;  // sent to the dead-letter topic
+  int64_t batches = 0;       // batches landed
+  int64_t files = 0;         // Parquet files written (markers not counted)
+  int64_t bytes = 0;         // Parquet bytes written
+  int64_t lag = -1;          // messages behind the high watermarks of the assigned partitions; -1: unknown
+  int partitions = 0;        // currently assigned
+};
+
+// "consume: 45210 events/s, 123456 events, 250 batches, 300 files, 3 dead letters, lag 1234, 6 partitions"
+std::string FormatStatsLine(const ConsumeStats& stats, double events_per_second);
+
+}  // namespace clickstream::consume

@@ -1,0 +1,74 @@
+#include "consume/dead_letters.h"
+
+#include <array>
+
+#include "kafka/admin.h"
+
+namespace clickstream::consume {
+
+DeadLetterQueue::DeadLetterQueue(kafka::KafkaOptions options, std::string topic, int partitions)
+    : options_(std::move(options)), topic_(std::move(topic)), partitions_(partitions) {}
+
+arrow::Result<std::unique_ptr<DeadLetterQueue>> DeadLetterQueue::Make(const kafka::KafkaOptions& options,
+                                                                      std::string topic, int partitions) {
+  std::unique_ptr<DeadLetterQueue> queue(new DeadLetterQueue(options, std::move(topic), partitions));
+  // Idempotence keeps librdkafka's own retries from writing a dead letter twice; a bounded
+  // message timeout turns an unreachable broker into an error instead of a five-minute wait.
+  ARROW_ASSIGN_OR_RAISE(auto conf, kafka::MakeConf(options, {{"enable.idempotence", "true"},
+                                                             {"acks", "all"},
+                                                             {"linger.ms", "5"},
+                                                             {"message.timeout.ms", "30000"},
+                                                             {"client.id", "clickstream-consume-dlq"}}));
+  DeadLetterQueue* self = queue.get();
+  kafka::ProducerCallbacks callbacks;
+  callbacks.on_delivery = [self](const kafka::DeliveryReport& report) {
+    if (report.error == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    if (self->failed_since_flush_++ == 0) self->first_failure_ = rd_kafka_err2str(report.error);
+  };
+  ARROW_ASSIGN_OR_RAISE(queue->producer_, kafka::Producer::Make(std::move(conf), std::move(callbacks)));
+  return queue;
+}
+
+arrow::Status DeadLetterQueue::EnsureTopicOnce() {
+  if (topic_ready_) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(const bool created, kafka::EnsureTopic(options_, kafka::TopicSpec{topic_, partitions_}));
+  (void)created;
+  topic_ready_ = true;
+  return arrow::Status::OK();
+}
+
+arrow::Status DeadLetterQueue::Send(const rd_kafka_message_t& message, std::string_view source_topic,
+                                    std::string_view reason) {
+  ARROW_RETURN_NOT_OK(EnsureTopicOnce());
+  const std::string partition = std::to_string(message.partition);
+  const std::string offset = std::to_string(message.offset);
+  const std::array<kafka::MessageHeader, 4> headers = {{
+      {dead_letter_header::kReason, reason},
+      {dead_letter_header::kSourceTopic, source_topic},
+      {dead_letter_header::kSourcePartition, partition},
+      {dead_letter_header::kSourceOffset, offset},
+  }};
+  kafka::OutgoingMessage outgoing;
+  outgoing.topic = topic_;
+  // A null key or value stays null: string_views over null pointers reach librdkafka as NULL.
+  outgoing.key = std::string_view(static_cast<const char*>(message.key), message.key_len);
+  outgoing.value = std::string_view(static_cast<const char*>(message.payload), message.len);
+  outgoing.headers = headers;
+  ARROW_RETURN_NOT_OK(producer_->Produce(outgoing));
+  producer_->Poll(0);
+  return arrow::Status::OK();
+}
+
+arrow::Status DeadLetterQueue::Flush(std::chrono::milliseconds timeout) {
+  ARROW_RETURN_NOT_OK(producer_->Flush(timeout));
+  ARROW_RETURN_NOT_OK(producer_->FatalError());
+  // Sticky on purpose: a lost dead letter must stop every later batch from becoming durable, so
+  // that a restart re-reads (and re-sends) it.
+  if (failed_since_flush_ > 0) {
+    return arrow::Status::IOError(failed_since_flush_, " dead letter(s) could not be delivered to ", topic_, ": ",
+                                  first_failure_);
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace clickstream::consume

@@ -1,0 +1,236 @@
+#include "sink/landed_files.h"
+
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+#include <vector>
+
+#include "event/timestamp.h"
+
+namespace clickstream::sink {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kDataPrefix = "clickstream_";
+constexpr std::string_view kDataSuffix = ".parquet";
+constexpr std::string_view kMarkerPrefix = "_clickstream_";
+constexpr std::string_view kMarkerSuffix = ".skipped";
+constexpr std::string_view kTempPrefix = ".";
+constexpr std::string_view kTempSuffix = ".tmp";
+constexpr size_t kWriteTimeChars = 19;  // YYYYMMDD_HHMMSS_mmm
+constexpr std::string_view kDateDirectoryPrefix = "event_date=";
+
+// Reads a decimal number at the front of *text and drops it from there.
+template <typename T>
+bool ConsumeNumber(std::string_view* text, T* out) {
+  const char* end = text->data() + text->size();
+  const auto [next, error] = std::from_chars(text->data(), end, *out);
+  if (error != std::errc() || next == text->data()) return false;
+  text->remove_prefix(static_cast<size_t>(next - text->data()));
+  return true;
+}
+
+bool ConsumeLiteral(std::string_view* text, std::string_view literal) {
+  if (!text->starts_with(literal)) return false;
+  text->remove_prefix(literal.size());
+  return true;
+}
+
+bool IsWriteTime(std::string_view text) {
+  if (text.size() != kWriteTimeChars || text[8] != '_' || text[15] != '_') return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i != 8 && i != 15 && (text[i] < '0' || text[i] > '9')) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string FormatWriteTime(std::chrono::system_clock::time_point when) {
+  const int64_t millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
+  const int64_t seconds = FloorDiv(millis, 1000);
+  const int64_t days = FloorDiv(seconds, 86400);
+  const int64_t second_of_day = seconds - days * 86400;
+  const CivilDate date = CivilFromDays(days);
+  char text[32];
+  std::snprintf(text, sizeof(text), "%04d%02u%02u_%02d%02d%02d_%03d", date.year, date.month, date.day,
+                static_cast<int>(second_of_day / 3600), static_cast<int>(second_of_day / 60 % 60),
+                static_cast<int>(second_of_day % 60), static_cast<int>(millis - seconds * 1000));
+  return text;
+}
+
+std::string FormatLandedFileName(const LandedFileName& name) {
+  const bool data = name.kind == LandedFileKind::kData;
+  std::string out(data ? kDataPrefix : kMarkerPrefix);
+  out += name.write_time;
+  out += "_p" + std::to_string(name.partition);
+  out += "_o" + std::to_string(name.first_offset) + "-" + std::to_string(name.last_offset);
+  out += "_" + std::to_string(name.part) + "of" + std::to_string(name.parts);
+  out += data ? kDataSuffix : kMarkerSuffix;
+  return out;
+}
+
+std::optional<LandedFileName> ParseLandedFileName(std::string_view text) {
+  LandedFileName name;
+  if (ConsumeLiteral(&text, kMarkerPrefix)) {
+    name.kind = LandedFileKind::kMarker;
+    if (!text.ends_with(kMarkerSuffix)) return std::nullopt;
+    text.remove_suffix(kMarkerSuffix.size());
+  } else if (ConsumeLiteral(&text, kDataPrefix)) {
+    name.kind = LandedFileKind::kData;
+    if (!text.ends_with(kDataSuffix)) return std::nullopt;
+    text.remove_suffix(kDataSuffix.size());
+  } else {
+    return std::nullopt;
+  }
+  if (text.size() < kWriteTimeChars || !IsWriteTime(text.substr(0, kWriteTimeChars))) return std::nullopt;
+  name.write_time = std::string(text.substr(0, kWriteTimeChars));
+  text.remove_prefix(kWriteTimeChars);
+  const bool parsed = ConsumeLiteral(&text, "_p") && ConsumeNumber(&text, &name.partition) &&
+                      ConsumeLiteral(&text, "_o") && ConsumeNumber(&text, &name.first_offset) &&
+                      ConsumeLiteral(&text, "-") && ConsumeNumber(&text, &name.last_offset) &&
+                      ConsumeLiteral(&text, "_") && ConsumeNumber(&text, &name.part) &&
+                      ConsumeLiteral(&text, "of") && ConsumeNumber(&text, &name.parts) && text.empty();
+  if (!parsed || name.partition < 0 || name.first_offset < 0 || name.last_offset < name.first_offset ||
+      name.part < 1 || name.part > name.parts) {
+    return std::nullopt;
+  }
+  return name;
+}
+
+std::string TempFileName(std::string_view final_name) {
+  std::string out(kTempPrefix);
+  out += final_name;
+  out += kTempSuffix;
+  return out;
+}
+
+std::optional<std::string_view> FinalNameOfTemp(std::string_view temp_name) {
+  if (!temp_name.starts_with(kTempPrefix) || !temp_name.ends_with(kTempSuffix)) return std::nullopt;
+  temp_name.remove_prefix(kTempPrefix.size());
+  temp_name.remove_suffix(kTempSuffix.size());
+  return temp_name;
+}
+
+std::string EventDateDirectory(int32_t days_since_epoch) {
+  const CivilDate date = CivilFromDays(days_since_epoch);
+  char text[32];
+  std::snprintf(text, sizeof(text), "%04d-%02u-%02u", date.year, date.month, date.day);
+  return std::string(kDateDirectoryPrefix) + text;
+}
+
+namespace {
+
+struct FoundFile {
+  fs::path path;
+  LandedFileName name;
+  bool temp = false;
+};
+
+arrow::Status ScanDirectory(const fs::path& directory, const std::set<int32_t>& partitions,
+                            std::vector<FoundFile>* found, bool descend) {
+  std::error_code error;
+  fs::directory_iterator it(directory, error);
+  if (error) return arrow::Status::IOError("cannot read output directory ", directory.string(), ": ", error.message());
+  for (; it != fs::directory_iterator(); it.increment(error)) {
+    if (error) return arrow::Status::IOError("cannot read ", directory.string(), ": ", error.message());
+    const std::string file_name = it->path().filename().string();
+    if (descend && file_name.starts_with(kDateDirectoryPrefix) && it->is_directory(error)) {
+      ARROW_RETURN_NOT_OK(ScanDirectory(it->path(), partitions, found, false));
+      continue;
+    }
+    const auto temp_of = FinalNameOfTemp(file_name);
+    const auto name = ParseLandedFileName(temp_of ? *temp_of : std::string_view(file_name));
+    if (!name || partitions.count(name->partition) == 0) continue;
+    found->push_back(FoundFile{it->path(), *name, temp_of.has_value()});
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status Remove(const fs::path& path, PartitionRecovery* recovery) {
+  std::error_code error;
+  if (!fs::remove(path, error) && error) {
+    return arrow::Status::IOError("cannot remove ", path.string(), ": ", error.message());
+  }
+  ++recovery->removed_files;
+  return arrow::Status::OK();
+}
+
+struct Batch {
+  int parts = 0;
+  std::set<int> present;
+  bool marker = false;
+  std::vector<fs::path> paths;
+  bool complete() const { return marker || static_cast<int>(present.size()) >= parts; }
+};
+
+// `files` are one partition's landed files (no temp files).
+arrow::Status RecoverOne(const std::vector<const FoundFile*>& files, PartitionRecovery* recovery) {
+  std::map<std::pair<int64_t, int64_t>, Batch> batches;  // by (first, last) offset
+  for (const FoundFile* file : files) {
+    Batch& batch = batches[{file->name.first_offset, file->name.last_offset}];
+    batch.parts = file->name.parts;
+    batch.present.insert(file->name.part);
+    batch.marker = batch.marker || file->name.kind == LandedFileKind::kMarker;
+    batch.paths.push_back(file->path);
+  }
+  if (batches.empty()) return arrow::Status::OK();
+  // Batches of a partition are written one after the other, so only the newest can be
+  // incomplete; should an older one be, everything from it on is redone rather than lost.
+  std::optional<int64_t> resume;
+  for (const auto& [range, batch] : batches) {
+    if (!batch.complete() && (!resume || range.first < *resume)) resume = range.first;
+  }
+  if (!resume) resume = batches.rbegin()->first.second + 1;
+  int64_t newest_kept_last = -1;
+  for (const auto& [range, batch] : batches) {
+    if (range.first >= *resume) {
+      for (const fs::path& path : batch.paths) ARROW_RETURN_NOT_OK(Remove(path, recovery));
+    } else {
+      newest_kept_last = std::max(newest_kept_last, range.second);
+    }
+  }
+  // A marker only matters while it is the newest record of progress.
+  for (const auto& [range, batch] : batches) {
+    if (batch.marker && range.first < *resume && range.second < newest_kept_last) {
+      for (const fs::path& path : batch.paths) ARROW_RETURN_NOT_OK(Remove(path, recovery));
+    }
+  }
+  for (const auto& [range, batch] : batches) {
+    if (batch.marker && range.first < *resume && range.second == newest_kept_last) {
+      recovery->newest_marker = batch.paths.front().string();
+    }
+  }
+  recovery->resume_offset = resume;
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+arrow::Result<std::map<int32_t, PartitionRecovery>> RecoverPartitions(const std::string& output_dir,
+                                                                     const std::set<int32_t>& partitions) {
+  std::map<int32_t, PartitionRecovery> recoveries;
+  for (int32_t partition : partitions) recoveries[partition] = PartitionRecovery{};
+  std::error_code error;
+  if (!fs::exists(output_dir, error)) return recoveries;
+  std::vector<FoundFile> found;
+  ARROW_RETURN_NOT_OK(ScanDirectory(output_dir, partitions, &found, true));
+  std::map<int32_t, std::vector<const FoundFile*>> by_partition;
+  for (const FoundFile& file : found) {
+    if (file.temp) {
+      ARROW_RETURN_NOT_OK(Remove(file.path, &recoveries[file.name.partition]));
+    } else {
+      by_partition[file.name.partition].push_back(&file);
+    }
+  }
+  for (const auto& [partition, files] : by_partition) {
+    ARROW_RETURN_NOT_OK(RecoverOne(files, &recoveries[partition]));
+  }
+  return recoveries;
+}
+
+}  // namespace clickstream::sink

@@ -1,0 +1,69 @@
+// Names of the files the consumer lands, and the recovery scan that reads progress back from them.
+//
+// The output directory is the source of truth for what has been landed: every file names its
+// Kafka partition, the offset range its batch covered and which part of the batch it is, e.g.
+//   clickstream_20260101_120000_123_p3_o1000-1499_1of2.parquet
+// A batch whose messages were all dead letters leaves a marker instead of a data file, so the
+// resume point still moves past them:
+//   _clickstream_20260101_120000_123_p3_o1500-1999_1of1.skipped
+// Files are written under ".<final name>.tmp" first; none of these names match "*.parquet", and
+// pyarrow, Spark and Hive ignore names starting with '.' or '_'.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include <arrow/result.h>
+
+namespace clickstream::sink {
+
+enum class LandedFileKind { kData, kMarker };
+
+struct LandedFileName {
+  LandedFileKind kind = LandedFileKind::kData;
+  std::string write_time;  // "YYYYMMDD_HHMMSS_mmm", UTC
+  int32_t partition = 0;
+  int64_t first_offset = 0;  // first and last Kafka offsets the batch consumed, inclusive
+  int64_t last_offset = 0;
+  int part = 1;  // 1-based; a batch spread over several event_date directories has several parts
+  int parts = 1;
+};
+
+// "YYYYMMDD_HHMMSS_mmm" of the instant, UTC.
+std::string FormatWriteTime(std::chrono::system_clock::time_point when);
+
+std::string FormatLandedFileName(const LandedFileName& name);
+// Accepts exactly what FormatLandedFileName writes.
+std::optional<LandedFileName> ParseLandedFileName(std::string_view file_name);
+
+// The temporary name a file is written under before its rename, and its inverse.
+std::string TempFileName(std::string_view final_name);
+std::optional<std::string_view> FinalNameOfTemp(std::string_view temp_name);
+
+// Hive-style directory of a day: "event_date=YYYY-MM-DD".
+std::string EventDateDirectory(int32_t days_since_epoch);
+
+struct PartitionRecovery {
+  // Where consumption of the partition resumes; empty when the directory holds nothing of it.
+  std::optional<int64_t> resume_offset;
+  int64_t removed_files = 0;  // temp files, parts of incomplete batches and superseded markers
+  // The marker file when the newest landed batch is one: obsolete once a later batch lands.
+  std::string newest_marker;
+};
+
+// Scans the output directory (its root and every event_date=* directory) for the files of the
+// given partitions and cleans up what a killed run left behind:
+//  - temp files are deleted;
+//  - a batch with fewer parts present than it announced (killed between renames) is deleted with
+//    every batch after it, and consumption resumes at its first offset;
+//  - otherwise consumption resumes after the highest offset landed.
+// Fails when the directory cannot be read: without it, the resume point is unknown.
+arrow::Result<std::map<int32_t, PartitionRecovery>> RecoverPartitions(const std::string& output_dir,
+                                                                     const std::set<int32_t>& partitions);
+
+}  // namespace clickstream::sink

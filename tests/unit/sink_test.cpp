@@ -1,0 +1,278 @@
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <arrow/io/file.h>
+#include <parquet/arrow/reader.h>
+
+#include "event/json_codec.h"
+#include "event/landed_schema.h"
+#include "sink/landed_files.h"
+#include "sink/parquet_dataset.h"
+
+// Asserts that a Result is OK and moves its value into `lhs`.
+#define CS_CONCAT_INNER(a, b) a##b
+#define CS_CONCAT(a, b) CS_CONCAT_INNER(a, b)
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) ASSERT_OK_AND_ASSIGN_IMPL(CS_CONCAT(result_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL(result, lhs, expr) \
+  auto result = (expr);                              \
+  ASSERT_TRUE(result.ok()) << result.status().ToString(); \
+  lhs = std::move(result).ValueOrDie()
+
+namespace clickstream::sink {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("clickstream-sink-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+void Touch(const fs::path& path) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << "x";
+}
+
+LandedFileName Name(int32_t partition, int64_t first, int64_t last, int part, int parts,
+                    LandedFileKind kind = LandedFileKind::kData) {
+  LandedFileName name;
+  name.kind = kind;
+  name.write_time = "20260101_120000_123";
+  name.partition = partition;
+  name.first_offset = first;
+  name.last_offset = last;
+  name.part = part;
+  name.parts = parts;
+  return name;
+}
+
+TEST(LandedFileName, FormatsAndParsesBothKinds) {
+  EXPECT_EQ(FormatLandedFileName(Name(3, 1000, 1499, 1, 2)),
+            "clickstream_20260101_120000_123_p3_o1000-1499_1of2.parquet");
+  EXPECT_EQ(FormatLandedFileName(Name(0, 5, 9, 1, 1, LandedFileKind::kMarker)),
+            "_clickstream_20260101_120000_123_p0_o5-9_1of1.skipped");
+  for (const auto& name : {Name(3, 1000, 1499, 2, 2), Name(11, 0, 0, 1, 1, LandedFileKind::kMarker)}) {
+    const auto parsed = ParseLandedFileName(FormatLandedFileName(name));
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(parsed->kind, name.kind);
+    EXPECT_EQ(parsed->write_time, name.write_time);
+    EXPECT_EQ(parsed->partition, name.partition);
+    EXPECT_EQ(parsed->first_offset, name.first_offset);
+    EXPECT_EQ(parsed->last_offset, name.last_offset);
+    EXPECT_EQ(parsed->part, name.part);
+    EXPECT_EQ(parsed->parts, name.parts);
+  }
+}
+
+TEST(LandedFileName, RejectsOtherNames) {
+  for (const char* text : {"part-0.parquet", "clickstream_20260101_120000_123.parquet",
+                           "clickstream_20260101_120000_123_p3_o1000-1499_1of2.parquet.tmp",
+                           "clickstream_20260101_120000_123_p3_o1499-1000_1of2.parquet",
+                           "clickstream_20260101_120000_123_p3_o1000-1499_3of2.parquet",
+                           "clickstream_20260101_120000_123_p3_o1000-1499_0of2.parquet",
+                           "clickstream_2026010x_120000_123_p3_o1000-1499_1of2.parquet",
+                           "clickstream_20260101_120000_123_p3_o1000-1499_1of2.parquetx",
+                           "clickstream_20260101_120000_123_p-3_o1000-1499_1of2.parquet"}) {
+    EXPECT_FALSE(ParseLandedFileName(text)) << text;
+  }
+}
+
+TEST(LandedFileName, TempNamesAreHiddenAndReversible) {
+  const std::string final_name = FormatLandedFileName(Name(1, 2, 3, 1, 1));
+  const std::string temp = TempFileName(final_name);
+  EXPECT_EQ(temp.front(), '.');
+  EXPECT_FALSE(temp.ends_with(".parquet"));
+  EXPECT_EQ(FinalNameOfTemp(temp), final_name);
+  EXPECT_FALSE(FinalNameOfTemp(final_name));
+}
+
+TEST(LandedFileName, WriteTimeAndDateDirectory) {
+  const auto when = std::chrono::system_clock::time_point(std::chrono::milliseconds(1430622004'042));
+  EXPECT_EQ(FormatWriteTime(when), "20150503_030004_042");
+  EXPECT_EQ(EventDateDirectory(0), "event_date=1970-01-01");
+  EXPECT_EQ(EventDateDirectory(16587), "event_date=2015-06-01");
+}
+
+TEST(RecoverPartitions, NothingLandedMeansNoResumePoint) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {0, 1}));
+  EXPECT_FALSE(recoveries[0].resume_offset);
+  EXPECT_FALSE(recoveries[1].resume_offset);
+  ASSERT_OK_AND_ASSIGN(auto missing, RecoverPartitions((dir.path() / "absent").string(), {0}));
+  EXPECT_FALSE(missing[0].resume_offset);
+}
+
+TEST(RecoverPartitions, ResumesAfterTheHighestCompleteBatch) {
+  TempDir dir;
+  const fs::path day1 = dir.path() / "event_date=2015-06-01";
+  const fs::path day2 = dir.path() / "event_date=2015-06-02";
+  Touch(day1 / FormatLandedFileName(Name(0, 0, 499, 1, 2)));
+  Touch(day2 / FormatLandedFileName(Name(0, 0, 499, 2, 2)));
+  Touch(day1 / FormatLandedFileName(Name(0, 500, 999, 1, 1)));
+  Touch(day1 / FormatLandedFileName(Name(1, 0, 4999, 1, 1)));  // another partition
+  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {0}));
+  EXPECT_EQ(recoveries[0].resume_offset, 1000);
+  EXPECT_EQ(recoveries[0].removed_files, 0);
+  EXPECT_EQ(recoveries.count(1), 0u);
+  EXPECT_TRUE(fs::exists(day1 / FormatLandedFileName(Name(1, 0, 4999, 1, 1))));
+}
+
+TEST(RecoverPartitions, RemovesAnIncompleteBatchAndItsTempFiles) {
+  TempDir dir;
+  const fs::path day1 = dir.path() / "event_date=2015-06-01";
+  const fs::path day3 = dir.path() / "event_date=2015-06-03";
+  const fs::path complete = day1 / FormatLandedFileName(Name(2, 0, 499, 1, 1));
+  const fs::path part1 = day1 / FormatLandedFileName(Name(2, 500, 999, 1, 3));
+  const fs::path part3 = day3 / FormatLandedFileName(Name(2, 500, 999, 3, 3));
+  const fs::path temp = day1 / TempFileName(FormatLandedFileName(Name(2, 500, 999, 2, 3)));
+  for (const auto& path : {complete, part1, part3, temp}) Touch(path);
+  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {2}));
+  EXPECT_EQ(recoveries[2].resume_offset, 500);
+  EXPECT_EQ(recoveries[2].removed_files, 3);
+  EXPECT_TRUE(fs::exists(complete));
+  EXPECT_FALSE(fs::exists(part1));
+  EXPECT_FALSE(fs::exists(part3));
+  EXPECT_FALSE(fs::exists(temp));
+}
+
+TEST(RecoverPartitions, MarkersMoveTheResumePointUntilSuperseded) {
+  TempDir dir;
+  const fs::path marker = dir.path() / FormatLandedFileName(Name(4, 500, 599, 1, 1, LandedFileKind::kMarker));
+  Touch(dir.path() / "event_date=2015-06-01" / FormatLandedFileName(Name(4, 0, 499, 1, 1)));
+  Touch(marker);
+  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {4}));
+  EXPECT_EQ(recoveries[4].resume_offset, 600);
+  EXPECT_EQ(recoveries[4].newest_marker, marker.string());
+  EXPECT_TRUE(fs::exists(marker));
+
+  Touch(dir.path() / "event_date=2015-06-02" / FormatLandedFileName(Name(4, 600, 700, 1, 1)));
+  ASSERT_OK_AND_ASSIGN(recoveries, RecoverPartitions(dir.path().string(), {4}));
+  EXPECT_EQ(recoveries[4].resume_offset, 701);
+  EXPECT_EQ(recoveries[4].newest_marker, "");
+  EXPECT_FALSE(fs::exists(marker));
+}
+
+TEST(RecoverPartitions, AnUnreadableDirectoryIsAnError) {
+  TempDir dir;
+  Touch(dir.path() / "file");
+  EXPECT_FALSE(RecoverPartitions((dir.path() / "file").string(), {0}).ok());
+}
+
+std::shared_ptr<arrow::RecordBatch> MakeRows(DateColumn date_column, const std::vector<std::string>& json) {
+  LandedBatchBuilder builder(date_column);
+  EventJsonDecoder decoder;
+  int64_t offset = 0;
+  for (const std::string& text : json) {
+    Event event;
+    EXPECT_TRUE(decoder.Decode(text, &event).ok()) << text;
+    EXPECT_TRUE(builder.Append(event, LandingInfo{7, offset++, 1'700'000'000'000'000}).ok());
+  }
+  return builder.Finish().ValueOrDie();
+}
+
+std::shared_ptr<arrow::Table> ReadParquet(const fs::path& path, std::shared_ptr<const arrow::KeyValueMetadata>* kv) {
+  auto input = arrow::io::ReadableFile::Open(path.string()).ValueOrDie();
+  auto reader = parquet::arrow::OpenFile(input, arrow::default_memory_pool()).ValueOrDie();
+  *kv = reader->parquet_reader()->metadata()->key_value_metadata();
+  std::shared_ptr<arrow::Table> table;
+  EXPECT_TRUE(reader->ReadTable(&table).ok());
+  return table;
+}
+
+TEST(ParquetDatasetWriter, WritesOnePartPerDateAndReadsBack) {
+  TempDir dir;
+  ParquetDatasetWriter writer(DatasetOptions{dir.path().string(), DateColumn::kInPath, "events"});
+  PartitionBatchData batch;
+  batch.partition = 7;
+  batch.first_offset = 10;
+  batch.last_offset = 12;
+  batch.rows_by_day = {
+      {16586, MakeRows(DateColumn::kInPath, {R"({"event_id":"a","timestamp":"2015-05-31 23:59:59","visitor_id":"1",)"
+                                             R"("event_type":"VIEW","item_id":"9","device":"Mobile"})"})},
+      {16587,
+       MakeRows(DateColumn::kInPath, {R"({"event_id":"b","timestamp":"2015-06-01 00:00:00","visitor_id":2,)"
+                                      R"("event_type":"transaction","item_id":"9","transaction_id":"tx_001"})"})},
+  };
+  ASSERT_OK_AND_ASSIGN(auto written, writer.Write(batch, "20260101_120000_000"));
+  ASSERT_EQ(written.paths.size(), 2u);
+  EXPECT_GT(written.bytes, 0);
+  const fs::path second =
+      dir.path() / "event_date=2015-06-01" / "clickstream_20260101_120000_000_p7_o10-12_2of2.parquet";
+  EXPECT_EQ(written.paths[1], second.string());
+
+  std::shared_ptr<const arrow::KeyValueMetadata> kv;
+  const auto table = ReadParquet(second, &kv);
+  ASSERT_EQ(table->num_rows(), 1);
+  EXPECT_TRUE(table->schema()->Equals(*LandedSchema(DateColumn::kInPath), /*check_metadata=*/false))
+      << table->schema()->ToString();
+  EXPECT_EQ(table->GetColumnByName("transaction_id")->GetScalar(0).ValueOrDie()->ToString(), "tx_001");
+  EXPECT_EQ(table->GetColumnByName("visitor_id")->GetScalar(0).ValueOrDie()->ToString(), "2");
+  ASSERT_TRUE(kv);
+  EXPECT_EQ(kv->Get(metadata_key::kTopic).ValueOrDie(), "events");
+  EXPECT_EQ(kv->Get(metadata_key::kPartition).ValueOrDie(), "7");
+  EXPECT_EQ(kv->Get(metadata_key::kFirstOffset).ValueOrDie(), "10");
+  EXPECT_EQ(kv->Get(metadata_key::kLastOffset).ValueOrDie(), "12");
+  EXPECT_EQ(kv->Get(metadata_key::kPart).ValueOrDie(), "2/2");
+
+  // No temporary file stays behind, and recovery sees one complete batch.
+  for (const auto& entry : fs::recursive_directory_iterator(dir.path())) {
+    EXPECT_NE(entry.path().filename().string().front(), '.') << entry.path();
+  }
+  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {7}));
+  EXPECT_EQ(recoveries[7].resume_offset, 13);
+}
+
+TEST(ParquetDatasetWriter, FlatLayoutAndMarkers) {
+  TempDir dir;
+  ParquetDatasetWriter writer(DatasetOptions{dir.path().string(), DateColumn::kInFile, "events"});
+  PartitionBatchData batch;
+  batch.partition = 0;
+  batch.first_offset = 0;
+  batch.last_offset = 0;
+  batch.rows_by_day = {{0, MakeRows(DateColumn::kInFile, {R"({"timestamp":"2015-06-01 10:00:00","visitor_id":"1",)"
+                                                          R"("event_type":"view","item_id":"9"})"})}};
+  ASSERT_OK_AND_ASSIGN(auto written, writer.Write(batch, "20260101_120000_000"));
+  ASSERT_EQ(written.paths.size(), 1u);
+  EXPECT_EQ(fs::path(written.paths[0]).parent_path(), dir.path());
+  std::shared_ptr<const arrow::KeyValueMetadata> kv;
+  EXPECT_NE(ReadParquet(written.paths[0], &kv)->GetColumnByName("event_date"), nullptr);
+
+  PartitionBatchData dead_letters_only;
+  dead_letters_only.first_offset = 1;
+  dead_letters_only.last_offset = 5;
+  ASSERT_OK_AND_ASSIGN(written, writer.Write(dead_letters_only, "20260101_120001_000"));
+  ASSERT_EQ(written.paths.size(), 1u);
+  EXPECT_TRUE(fs::path(written.paths[0]).filename().string().starts_with("_clickstream_"));
+  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {0}));
+  EXPECT_EQ(recoveries[0].resume_offset, 6);
+}
+
+TEST(ParquetDatasetWriter, FailsWhenAFileIsInTheWay) {
+  TempDir dir;
+  Touch(dir.path() / "out");
+  ParquetDatasetWriter writer(DatasetOptions{(dir.path() / "out").string(), DateColumn::kInPath, "events"});
+  PartitionBatchData batch;
+  batch.rows_by_day = {{16588, MakeRows(DateColumn::kInPath, {R"({"timestamp":"2015-06-01 10:00:00","visitor_id":"1",)"
+                                                              R"("event_type":"view","item_id":"9"})"})}};
+  EXPECT_FALSE(writer.Write(batch, "20260101_120000_000").ok());
+}
+
+}  // namespace
+}  // namespace clickstream::sink
