@@ -1,0 +1,120 @@
+#include "report/landed_dataset.h"
+
+#include <filesystem>
+
+#include <arrow/compute/initialize.h>
+#include <arrow/dataset/api.h>
+#include <arrow/filesystem/localfs.h>
+
+namespace clickstream::report {
+
+namespace {
+
+namespace ds = arrow::dataset;
+namespace fs = arrow::fs;
+
+// Landed files only: the sink writes "*.parquet" and renames ".name.tmp" files into place, so
+// anything hidden ('.', '_': temp files, Spark's _SUCCESS, staging directories) is not data yet.
+bool IsLandedFile(const std::filesystem::path& relative) {
+  for (const auto& part : relative) {
+    const std::string name = part.string();
+    if (name.empty() || name[0] == '.' || name[0] == '_') return false;
+  }
+  return relative.extension() == ".parquet";
+}
+
+arrow::Result<std::vector<fs::FileInfo>> ListLandedFiles(fs::FileSystem& filesystem, const std::string& root) {
+  ARROW_ASSIGN_OR_RAISE(fs::FileInfo info, filesystem.GetFileInfo(root));
+  if (info.type() == fs::FileType::NotFound) {
+    return arrow::Status::Invalid("input directory ", root, " does not exist");
+  }
+  if (info.type() != fs::FileType::Directory) {
+    return arrow::Status::Invalid("input ", root, " is not a directory");
+  }
+  fs::FileSelector selector;
+  selector.base_dir = root;
+  selector.recursive = true;
+  ARROW_ASSIGN_OR_RAISE(std::vector<fs::FileInfo> entries, filesystem.GetFileInfo(selector));
+  std::vector<fs::FileInfo> files;
+  for (fs::FileInfo& entry : entries) {
+    if (!entry.IsFile()) continue;
+    if (IsLandedFile(std::filesystem::path(entry.path()).lexically_relative(root))) files.push_back(std::move(entry));
+  }
+  if (files.empty()) return arrow::Status::Invalid("no Parquet files (*.parquet) under ", root);
+  return files;
+}
+
+// Checks one file's own schema, so the message can name the file that lacks a column rather
+// than fail later inside the scan (or silently read nulls).
+arrow::Status CheckFileColumns(ds::Fragment& fragment, const std::vector<std::string>& columns) {
+  const auto& path = static_cast<ds::FileFragment&>(fragment).source().path();
+  auto schema = fragment.ReadPhysicalSchema();
+  if (!schema.ok()) return arrow::Status::Invalid(path, " is not a readable Parquet file: ", schema.status().message());
+  for (const std::string& name : columns) {
+    if ((*schema)->GetFieldByName(name) == nullptr) {
+      return arrow::Status::Invalid(path, " has no column '", name,
+                                    "': is this the output of 'clickstream consume'? It has: ",
+                                    (*schema)->ToString(/*truncate_metadata=*/true));
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<ds::Dataset>> OpenDataset(const std::string& root,
+                                                        const std::vector<std::string>& columns) {
+  auto filesystem = std::make_shared<fs::LocalFileSystem>();
+  ARROW_ASSIGN_OR_RAISE(std::vector<fs::FileInfo> files, ListLandedFiles(*filesystem, root));
+  ds::FileSystemFactoryOptions options;
+  options.partitioning = ds::HivePartitioning::MakeFactory();
+  options.partition_base_dir = root;
+  ARROW_ASSIGN_OR_RAISE(auto factory, ds::FileSystemDatasetFactory::Make(
+                                          filesystem, files, std::make_shared<ds::ParquetFileFormat>(), options));
+  auto dataset = factory->Finish();
+  if (!dataset.ok()) {
+    return arrow::Status::Invalid("cannot read the Parquet files under ", root, ": ", dataset.status().message());
+  }
+  ARROW_ASSIGN_OR_RAISE(auto fragments, (*dataset)->GetFragments());
+  for (auto fragment : fragments) {
+    ARROW_RETURN_NOT_OK(fragment.status());
+    ARROW_RETURN_NOT_OK(CheckFileColumns(**fragment, columns));
+  }
+  return *dataset;
+}
+
+std::string AbsolutePath(const std::string& path) {
+  std::error_code error;
+  auto absolute = std::filesystem::absolute(path, error);
+  return error ? path : absolute.lexically_normal().string();
+}
+
+}  // namespace
+
+arrow::Result<FunnelTable> ReadFunnel(const std::string& input_dir, const std::vector<Dimension>& dimensions) {
+  // Arrow 22 keeps its compute kernels in a separate library; the scanner needs them registered.
+  ARROW_RETURN_NOT_OK(arrow::compute::Initialize());
+  std::string root = AbsolutePath(input_dir);
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  FunnelAggregator aggregator(dimensions);
+  const std::vector<std::string> columns = aggregator.RequiredColumns();
+  ARROW_ASSIGN_OR_RAISE(auto dataset, OpenDataset(root, columns));
+
+  ARROW_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
+  ARROW_RETURN_NOT_OK(builder->Project(columns));
+  ARROW_RETURN_NOT_OK(builder->UseThreads(true));
+  // Decoded batches waiting for the aggregator are most of the memory; a short queue keeps both
+  // cores busy without holding dozens of batches.
+  ARROW_RETURN_NOT_OK(builder->FragmentReadahead(2));
+  ARROW_RETURN_NOT_OK(builder->BatchReadahead(4));
+  ARROW_ASSIGN_OR_RAISE(auto scanner, builder->Finish());
+  ARROW_ASSIGN_OR_RAISE(auto reader, scanner->ToRecordBatchReader());
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+    if (batch == nullptr) break;
+    ARROW_RETURN_NOT_OK(aggregator.Consume(*batch));
+  }
+  FunnelTable table = aggregator.Finish();
+  if (table.events == 0) return arrow::Status::Invalid("no events in the Parquet files under ", root);
+  return table;
+}
+
+}  // namespace clickstream::report

@@ -1,0 +1,258 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <arrow/io/file.h>
+#include <parquet/arrow/writer.h>
+
+#include "event/landed_schema.h"
+#include "event/timestamp.h"
+#include "report/detector.h"
+#include "report/funnel.h"
+#include "report/html_report.h"
+#include "report/landed_dataset.h"
+
+#define REPORT_CONCAT_INNER(a, b) a##b
+#define REPORT_CONCAT(a, b) REPORT_CONCAT_INNER(a, b)
+#define REPORT_ASSIGN_IMPL(result, lhs, rexpr)        \
+  auto result = (rexpr);                              \
+  ASSERT_TRUE(result.ok()) << result.status().ToString(); \
+  lhs = std::move(result).ValueUnsafe()
+#define ASSERT_OK_AND_ASSIGN(lhs, rexpr) REPORT_ASSIGN_IMPL(REPORT_CONCAT(report_result_, __LINE__), lhs, rexpr)
+
+namespace clickstream::report {
+namespace {
+
+// Daily carts and purchases: `segment_rate(day)` and `rest_rate(day)` per cart, binomial noise
+// from a fixed seed.
+template <typename SegmentRate, typename RestRate>
+RateSeries Simulate(int days, int64_t carts, int64_t rest_carts, SegmentRate segment_rate, RestRate rest_rate,
+                    uint32_t seed = 7) {
+  std::mt19937 random(seed);
+  RateSeries series;
+  for (int day = 0; day < days; ++day) {
+    std::binomial_distribution<int64_t> own(carts, segment_rate(day));
+    std::binomial_distribution<int64_t> rest(rest_carts, rest_rate(day));
+    series.carts.push_back(carts);
+    series.purchases.push_back(own(random));
+    series.rest_carts.push_back(rest_carts);
+    series.rest_purchases.push_back(rest(random));
+  }
+  return series;
+}
+
+TEST(ReportDetector, FindsASustainedDropAtTheRightDay) {
+  for (uint32_t seed : {1u, 2u, 3u, 4u}) {
+    const auto series = Simulate(
+        139, 15, 400, [](int day) { return day < 85 ? 0.32 : 0.032; }, [](int) { return 0.32; }, seed);
+    const Finding finding = DetectDrop(series, DetectorOptions{});
+    EXPECT_TRUE(finding.flagged) << "seed " << seed << " z=" << finding.z;
+    EXPECT_NEAR(finding.split_day, 85, 1) << "seed " << seed;
+    EXPECT_NEAR(finding.rate_before, 0.32, 0.03);
+    EXPECT_NEAR(finding.rate_after, 0.032, 0.02);
+    EXPECT_GT(finding.relative_drop, 0.75);
+    EXPECT_GT(finding.lost_purchases, 100);
+  }
+}
+
+TEST(ReportDetector, FlatSeriesIsNotFlagged) {
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    const auto series = Simulate(139, 15, 400, [](int) { return 0.3; }, [](int) { return 0.3; }, seed);
+    const Finding finding = DetectDrop(series, DetectorOptions{});
+    EXPECT_FALSE(finding.flagged) << "seed " << seed << " z=" << finding.z;
+    EXPECT_LT(finding.z, 4.0) << "seed " << seed;
+  }
+}
+
+TEST(ReportDetector, SiteWideDropIsNotASegmentBug) {
+  // The whole site loses half its purchases from day 70 on, and for a week earlier on.
+  auto site_rate = [](int day) { return day >= 70 || (day >= 30 && day < 37) ? 0.15 : 0.3; };
+  for (uint32_t seed = 1; seed <= 5; ++seed) {
+    const Finding finding = DetectDrop(Simulate(139, 40, 400, site_rate, site_rate, seed), DetectorOptions{});
+    EXPECT_FALSE(finding.flagged) << "seed " << seed << " z=" << finding.z << " drop=" << finding.relative_drop;
+  }
+}
+
+TEST(ReportDetector, SegmentBugIsFoundDespiteASiteWideDip) {
+  auto site_rate = [](int day) { return day >= 30 && day < 40 ? 0.1 : 0.3; };
+  auto segment_rate = [&](int day) { return site_rate(day) * (day >= 100 ? 0.1 : 1.0); };
+  const Finding finding = DetectDrop(Simulate(139, 30, 400, segment_rate, site_rate), DetectorOptions{});
+  EXPECT_TRUE(finding.flagged) << finding.z;
+  EXPECT_NEAR(finding.split_day, 100, 1);
+}
+
+TEST(ReportDetector, SmallDropsAndSmallSegmentsAreNotFlagged) {
+  // Clearly real but only -15%: below the minimum relative drop.
+  const auto mild = Simulate(139, 2000, 4000, [](int day) { return day < 70 ? 0.3 : 0.255; }, [](int) { return 0.3; });
+  const Finding mild_finding = DetectDrop(mild, DetectorOptions{});
+  EXPECT_GT(mild_finding.z, 5.0);
+  EXPECT_FALSE(mild_finding.flagged);
+  // A total collapse in a segment with a cart every few days: too little volume to say.
+  const auto tiny = Simulate(139, 1, 400, [](int day) { return day < 130 ? 0.3 : 0.0; }, [](int) { return 0.3; });
+  EXPECT_FALSE(DetectDrop(tiny, DetectorOptions{}).flagged);
+}
+
+TEST(ReportDetector, TooFewDaysGiveNoCandidate) {
+  const auto series = Simulate(4, 100, 100, [](int) { return 0.3; }, [](int) { return 0.3; });
+  const Finding finding = DetectDrop(series, DetectorOptions{});
+  EXPECT_FALSE(finding.flagged);
+  EXPECT_EQ(finding.z, 0);
+}
+
+TEST(ReportSegmentBy, ParsesSubsetsAndRejectsUnknownNames) {
+  ASSERT_OK_AND_ASSIGN(auto all, ParseSegmentBy("device,browser,os"));
+  EXPECT_EQ(all, (std::vector<Dimension>{Dimension::kDevice, Dimension::kBrowser, Dimension::kOs}));
+  ASSERT_OK_AND_ASSIGN(auto some, ParseSegmentBy("os, device"));
+  EXPECT_EQ(some, (std::vector<Dimension>{Dimension::kOs, Dimension::kDevice}));
+  EXPECT_FALSE(ParseSegmentBy("").ok());
+  EXPECT_FALSE(ParseSegmentBy("device,country").ok());
+  EXPECT_FALSE(ParseSegmentBy("os,os").ok());
+}
+
+Event MakeEvent(const char* timestamp, const char* visitor, EventType type, const char* device, const char* browser,
+                const char* os) {
+  Event event;
+  event.event_id = std::string(visitor) + timestamp;
+  event.timestamp = *ParseTimestamp(timestamp);
+  event.visitor_id = visitor;
+  event.event_type = type;
+  event.item_id = "1";
+  if (type == EventType::kTransaction) event.transaction_id = "t";
+  event.device = device;
+  event.browser = browser;
+  event.os = os;
+  return event;
+}
+
+std::vector<Event> SampleEvents() {
+  return {
+      MakeEvent("2015-06-01 10:00:00", "a", EventType::kView, "mobile", "Safari", "iOS"),
+      MakeEvent("2015-06-01 10:01:00", "a", EventType::kAddToCart, "mobile", "Safari", "iOS"),
+      MakeEvent("2015-06-01 10:02:00", "a", EventType::kTransaction, "mobile", "Safari", "iOS"),
+      MakeEvent("2015-06-01 11:00:00", "b", EventType::kView, "mobile", "Safari", "iOS"),
+      MakeEvent("2015-06-01 12:00:00", "c", EventType::kView, "desktop", "Chrome", "Windows"),
+      MakeEvent("2015-06-03 23:59:59", "a", EventType::kView, "mobile", "Safari", "iOS"),
+      MakeEvent("2015-06-03 09:00:00", "d", EventType::kView, "", "", ""),
+  };
+}
+
+std::shared_ptr<arrow::RecordBatch> LandedBatch(const std::vector<Event>& events, DateColumn date_column) {
+  LandedBatchBuilder builder(date_column);
+  for (const Event& event : events) EXPECT_TRUE(builder.Append(event, LandingInfo{}).ok());
+  return *builder.Finish();
+}
+
+void ExpectSampleFunnel(const FunnelTable& table) {
+  EXPECT_EQ(table.events, 7);
+  EXPECT_EQ(table.day_count, 3);
+  EXPECT_EQ(FormatDate(table.first_day * 86400), "2015-06-01");
+  ASSERT_EQ(table.segment_names,
+            (std::vector<std::string>{"desktop / Chrome / Windows", "mobile / Safari / iOS", "unknown / unknown / unknown"}));
+  const FunnelCounts& safari_first_day = table.daily[1][0];
+  EXPECT_EQ(safari_first_day.visitors, 2);
+  EXPECT_EQ(safari_first_day.views, 2);
+  EXPECT_EQ(safari_first_day.carts, 1);
+  EXPECT_EQ(safari_first_day.transactions, 1);
+  EXPECT_EQ(table.daily[1][1].visitors, 0);
+  EXPECT_EQ(table.daily[1][2].visitors, 1);
+  EXPECT_EQ(table.segment_totals[1].visitors, 2);  // "a" on two days counts once
+  EXPECT_EQ(table.site_total.visitors, 4);
+  EXPECT_EQ(table.site_total.views, 5);
+  EXPECT_EQ(table.site_daily[0].carts, 1);
+}
+
+TEST(ReportFunnel, CountsVisitorsAndStepsPerDayAndSegment) {
+  FunnelAggregator aggregator(*ParseSegmentBy("device,browser,os"));
+  ASSERT_TRUE(aggregator.Consume(*LandedBatch(SampleEvents(), DateColumn::kInFile)).ok());
+  ExpectSampleFunnel(aggregator.Finish());
+}
+
+TEST(ReportFunnel, RejectsABatchWithoutTheColumns) {
+  auto batch = arrow::RecordBatch::Make(arrow::schema({arrow::field("x", arrow::int32())}), 0,
+                                        arrow::ArrayVector{*arrow::MakeArrayOfNull(arrow::int32(), 0)});
+  FunnelAggregator aggregator(*ParseSegmentBy("device"));
+  const arrow::Status status = aggregator.Consume(*batch);
+  EXPECT_TRUE(status.IsInvalid());
+  EXPECT_NE(status.message().find("timestamp"), std::string::npos);
+}
+
+class ReportDatasetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() /
+            ("report_test_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  void WriteParquet(const std::filesystem::path& path, const std::shared_ptr<arrow::RecordBatch>& batch) {
+    std::filesystem::create_directories(path.parent_path());
+    ASSERT_OK_AND_ASSIGN(auto table, arrow::Table::FromRecordBatches({batch}));
+    ASSERT_OK_AND_ASSIGN(auto file, arrow::io::FileOutputStream::Open(path.string()));
+    ASSERT_TRUE(parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), file, 1024).ok());
+    ASSERT_TRUE(file->Close().ok());
+  }
+
+  std::filesystem::path root_;
+};
+
+TEST_F(ReportDatasetTest, ReadsTheHiveLayoutAndIgnoresTemporaryFiles) {
+  const auto events = SampleEvents();
+  WriteParquet(root_ / "event_date=2015-06-01" / "part-0.parquet",
+               LandedBatch({events.begin(), events.begin() + 5}, DateColumn::kInPath));
+  WriteParquet(root_ / "event_date=2015-06-03" / "part-0.parquet",
+               LandedBatch({events.begin() + 5, events.end()}, DateColumn::kInPath));
+  // A file the sink has not renamed into place yet, and a stray non-Parquet file.
+  WriteParquet(root_ / "event_date=2015-06-03" / ".part-1.parquet.tmp", LandedBatch(events, DateColumn::kInPath));
+  std::ofstream(root_ / "README.txt") << "not data";
+  ASSERT_OK_AND_ASSIGN(auto table, ReadFunnel(root_.string(), *ParseSegmentBy("device,browser,os")));
+  ExpectSampleFunnel(table);
+}
+
+TEST_F(ReportDatasetTest, ReadsTheFlatLayout) {
+  WriteParquet(root_ / "part-0.parquet", LandedBatch(SampleEvents(), DateColumn::kInFile));
+  ASSERT_OK_AND_ASSIGN(auto table, ReadFunnel(root_.string(), *ParseSegmentBy("device,browser,os")));
+  ExpectSampleFunnel(table);
+}
+
+TEST_F(ReportDatasetTest, ExplainsMissingEmptyAndForeignInput) {
+  const auto dimensions = *ParseSegmentBy("device,browser,os");
+  auto missing = ReadFunnel((root_ / "nope").string(), dimensions);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("does not exist"), std::string::npos);
+
+  auto empty = ReadFunnel(root_.string(), dimensions);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("no Parquet files"), std::string::npos);
+
+  auto foreign = arrow::RecordBatch::Make(arrow::schema({arrow::field("timestamp", arrow::int64())}), 1,
+                                          arrow::ArrayVector{*arrow::MakeArrayFromScalar(arrow::Int64Scalar(1), 1)});
+  WriteParquet(root_ / "other.parquet", foreign);
+  auto wrong = ReadFunnel(root_.string(), dimensions);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("has no column 'visitor_id'"), std::string::npos) << wrong.status();
+}
+
+TEST(ReportHtml, IsSelfContainedAndChartsFlaggedSegments) {
+  FunnelAggregator aggregator(*ParseSegmentBy("device,browser,os"));
+  ASSERT_TRUE(aggregator.Consume(*LandedBatch(SampleEvents(), DateColumn::kInFile)).ok());
+  const FunnelTable table = aggregator.Finish();
+  std::vector<Finding> findings(1);
+  findings[0].segment = 1;
+  findings[0].flagged = true;
+  findings[0].split_day = 1;
+  findings[0].rate_before = 1.0;
+  const std::string html = RenderHtmlReport(table, findings, 5, DetectorOptions{});
+  EXPECT_NE(html.find("<svg id=\"rate-chart-0\""), std::string::npos);
+  EXPECT_NE(html.find("mobile / Safari / iOS"), std::string::npos);
+  EXPECT_EQ(html.find("http"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace clickstream::report
