@@ -346,9 +346,7 @@ arrow::Status LandingConsumer::StartRound() {
 }
 
 arrow::Status LandingConsumer::FinishRound() {
-  const auto t0 = Clock::now();
   arrow::Result<LandedRound> result = in_flight_.get();
-  if (getenv("C2DEBUG")) Log("DEBUG round {} batches, waited {} us", result.ok() ? result->round.batches.size() : 0, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now()-t0).count());
   if (!result.ok()) {
     failure_ = result.status();
     return failure_;
@@ -392,9 +390,7 @@ arrow::Result<std::vector<sink::WrittenFiles>> LandingConsumer::LandWithRetries(
                         last.last_offset);
   std::vector<sink::WrittenFiles> written;
   ARROW_RETURN_NOT_OK(WithRetries(what, [&]() -> arrow::Status {
-    const auto t0 = Clock::now();
     ARROW_ASSIGN_OR_RAISE(written, writer_.WriteGroup(round.batches, round.write_time));
-    if (getenv("C2DEBUG")) Log("DEBUG write {} batches took {} us", round.batches.size(), std::chrono::duration_cast<std::chrono::microseconds>(Clock::now()-t0).count());
     return arrow::Status::OK();
   }));
   return written;

@@ -5,6 +5,8 @@
 #include <arrow/compute/initialize.h>
 #include <arrow/dataset/api.h>
 #include <arrow/filesystem/localfs.h>
+#include <arrow/io/interfaces.h>
+#include <arrow/util/thread_pool.h>
 
 namespace clickstream::report {
 
@@ -60,6 +62,25 @@ arrow::Status CheckFileColumns(ds::Fragment& fragment, const std::vector<std::st
   return arrow::Status::OK();
 }
 
+// A consumer at its defaults lands thousands of small files; reading their footers one after the
+// other costs more than the scan itself, so they are checked on the I/O thread pool. The fragments
+// keep the metadata they read, so the scan does not read the footers again.
+arrow::Status CheckAllFileColumns(const ds::FragmentVector& fragments, const std::vector<std::string>& columns) {
+  std::vector<arrow::Future<>> checks;
+  checks.reserve(fragments.size());
+  for (const auto& fragment : fragments) {
+    ARROW_ASSIGN_OR_RAISE(auto check, arrow::io::default_io_context().executor()->Submit(
+                                          [fragment, &columns] { return CheckFileColumns(*fragment, columns); }));
+    checks.push_back(std::move(check));
+  }
+  arrow::Status first_error;
+  for (auto& check : checks) {
+    const arrow::Status status = check.status();
+    if (!status.ok() && first_error.ok()) first_error = status;
+  }
+  return first_error;
+}
+
 arrow::Result<std::shared_ptr<ds::Dataset>> OpenDataset(const std::string& root,
                                                         const std::vector<std::string>& columns) {
   auto filesystem = std::make_shared<fs::LocalFileSystem>();
@@ -73,11 +94,9 @@ arrow::Result<std::shared_ptr<ds::Dataset>> OpenDataset(const std::string& root,
   if (!dataset.ok()) {
     return arrow::Status::Invalid("cannot read the Parquet files under ", root, ": ", dataset.status().message());
   }
-  ARROW_ASSIGN_OR_RAISE(auto fragments, (*dataset)->GetFragments());
-  for (auto fragment : fragments) {
-    ARROW_RETURN_NOT_OK(fragment.status());
-    ARROW_RETURN_NOT_OK(CheckFileColumns(**fragment, columns));
-  }
+  ARROW_ASSIGN_OR_RAISE(auto fragment_iterator, (*dataset)->GetFragments());
+  ARROW_ASSIGN_OR_RAISE(ds::FragmentVector fragments, fragment_iterator.ToVector());
+  ARROW_RETURN_NOT_OK(CheckAllFileColumns(fragments, columns));
   return *dataset;
 }
 
@@ -101,9 +120,10 @@ arrow::Result<FunnelTable> ReadFunnel(const std::string& input_dir, const std::v
   ARROW_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
   ARROW_RETURN_NOT_OK(builder->Project(columns));
   ARROW_RETURN_NOT_OK(builder->UseThreads(true));
-  // Decoded batches waiting for the aggregator are most of the memory; a short queue keeps both
-  // cores busy without holding dozens of batches.
-  ARROW_RETURN_NOT_OK(builder->FragmentReadahead(2));
+  // Decoded batches waiting for the aggregator are most of the memory. Landed files are small
+  // (one batch each at the consumer's defaults), so reading ahead many files keeps the I/O busy
+  // while holding only a few MB.
+  ARROW_RETURN_NOT_OK(builder->FragmentReadahead(16));
   ARROW_RETURN_NOT_OK(builder->BatchReadahead(4));
   ARROW_ASSIGN_OR_RAISE(auto scanner, builder->Finish());
   ARROW_ASSIGN_OR_RAISE(auto reader, scanner->ToRecordBatchReader());

@@ -55,12 +55,19 @@ namespace {
 // fsync blocks in the file system, not the CPU, and ext4 folds the syncs that wait at the same
 // time into one journal commit: that is what makes a group commit cheap.
 constexpr size_t kMaxSyncThreads = 8;
+// Encoding is CPU-bound and the consumer's own thread keeps one core busy decoding; a second
+// encoder uses the time that thread spends waiting for the broker or for a full pipeline.
+constexpr size_t kEncodeThreads = 2;
 
-// Runs task(i) for every i in [0, count) on up to kMaxSyncThreads threads.
-arrow::Status RunConcurrently(size_t count, const std::function<arrow::Status(size_t)>& task) {
+// Runs task(i) for every i in [0, count) on up to max_threads threads.
+arrow::Status RunConcurrently(size_t count, size_t max_threads, const std::function<arrow::Status(size_t)>& task) {
   if (count == 0) return arrow::Status::OK();
-  if (count == 1) return task(0);
-  const size_t threads = std::min(count, kMaxSyncThreads);
+  if (count == 1 || max_threads <= 1) {
+    arrow::Status status;
+    for (size_t i = 0; i < count; ++i) status &= task(i);
+    return status;
+  }
+  const size_t threads = std::min(count, max_threads);
   std::vector<std::future<arrow::Status>> results;
   results.reserve(threads);
   for (size_t t = 0; t < threads; ++t) {
@@ -79,15 +86,20 @@ arrow::Status RunConcurrently(size_t count, const std::function<arrow::Status(si
 
 arrow::Result<std::vector<WrittenFiles>> ParquetDatasetWriter::WriteGroup(
     const std::vector<PartitionBatchData>& batches, const std::string& write_time) const {
-  std::vector<WrittenFiles> written(batches.size());
-  std::vector<std::unique_ptr<StagedFile>> files;
-  std::vector<size_t> batch_of_file;
+  struct Part {
+    size_t batch = 0;
+    std::string directory;
+    std::string file_name;
+    std::shared_ptr<arrow::RecordBatch> rows;  // null for a marker
+    std::shared_ptr<const arrow::KeyValueMetadata> metadata;
+    std::shared_ptr<arrow::Buffer> contents;
+  };
+  std::vector<Part> parts;
   // The n-th batch of a partition in this group is in generation n: generations are renamed and
   // made durable one after the other.
   std::vector<int> generation_of_batch(batches.size());
   std::map<int32_t, int> batches_seen;
   int generations = 0;
-  std::set<std::string> ensured_directories;
   for (size_t b = 0; b < batches.size(); ++b) {
     const PartitionBatchData& batch = batches[b];
     generation_of_batch[b] = batches_seen[batch.partition]++;
@@ -97,21 +109,11 @@ arrow::Result<std::vector<WrittenFiles>> ParquetDatasetWriter::WriteGroup(
     name.partition = batch.partition;
     name.first_offset = batch.first_offset;
     name.last_offset = batch.last_offset;
-    auto stage = [&](const std::string& directory, const arrow::Buffer& contents) -> arrow::Status {
-      if (ensured_directories.insert(directory).second) ARROW_RETURN_NOT_OK(EnsureDirectory(directory));
-      const std::string file_name = FormatLandedFileName(name);
-      ARROW_ASSIGN_OR_RAISE(auto file, StagedFile::Create(directory, TempFileName(file_name), file_name, contents));
-      written[b].paths.push_back(file->final_path());
-      written[b].bytes += contents.size();
-      files.push_back(std::move(file));
-      batch_of_file.push_back(b);
-      return arrow::Status::OK();
-    };
     if (batch.rows_by_day.empty()) {
       // Only dead letters: a marker keeps the resume point past them.
       name.kind = LandedFileKind::kMarker;
-      ARROW_RETURN_NOT_OK(stage(options_.output_dir, arrow::Buffer("")));
-      written[b].bytes = 0;
+      parts.push_back(Part{b, options_.output_dir, FormatLandedFileName(name), nullptr, nullptr,
+                           std::make_shared<arrow::Buffer>("")});
       continue;
     }
     name.parts = static_cast<int>(batch.rows_by_day.size());
@@ -123,20 +125,39 @@ arrow::Result<std::vector<WrittenFiles>> ParquetDatasetWriter::WriteGroup(
            metadata_key::kPart},
           {options_.topic, std::to_string(batch.partition), std::to_string(batch.first_offset),
            std::to_string(batch.last_offset), std::to_string(name.part) + "/" + std::to_string(name.parts)});
-      ARROW_ASSIGN_OR_RAISE(auto contents, EncodeParquet(rows, std::move(metadata)));
-      ARROW_RETURN_NOT_OK(stage(DirectoryOf(day), *contents));
+      parts.push_back(Part{b, DirectoryOf(day), FormatLandedFileName(name), rows, std::move(metadata), nullptr});
     }
   }
-  ARROW_RETURN_NOT_OK(RunConcurrently(files.size(), [&files](size_t i) { return files[i]->Sync(); }));
+  ARROW_RETURN_NOT_OK(RunConcurrently(parts.size(), kEncodeThreads, [&parts](size_t i) -> arrow::Status {
+    Part& part = parts[i];
+    if (part.contents) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(part.contents, EncodeParquet(part.rows, part.metadata));
+    return arrow::Status::OK();
+  }));
+
+  std::vector<WrittenFiles> written(batches.size());
+  std::vector<std::unique_ptr<StagedFile>> files;
+  std::set<std::string> ensured_directories;
+  for (const Part& part : parts) {
+    if (ensured_directories.insert(part.directory).second) ARROW_RETURN_NOT_OK(EnsureDirectory(part.directory));
+    ARROW_ASSIGN_OR_RAISE(auto file, StagedFile::Create(part.directory, TempFileName(part.file_name), part.file_name,
+                                                        *part.contents));
+    written[part.batch].paths.push_back(file->final_path());
+    written[part.batch].bytes += part.contents->size();
+    files.push_back(std::move(file));
+  }
+  ARROW_RETURN_NOT_OK(
+      RunConcurrently(files.size(), kMaxSyncThreads, [&files](size_t i) { return files[i]->Sync(); }));
   for (int generation = 0; generation < generations; ++generation) {
     std::set<std::string> directories;
     for (size_t i = 0; i < files.size(); ++i) {
-      if (generation_of_batch[batch_of_file[i]] != generation) continue;
+      if (generation_of_batch[parts[i].batch] != generation) continue;
       ARROW_RETURN_NOT_OK(files[i]->Publish());
       directories.insert(files[i]->directory());
     }
     const std::vector<std::string> to_sync(directories.begin(), directories.end());
-    ARROW_RETURN_NOT_OK(RunConcurrently(to_sync.size(), [&to_sync](size_t i) { return SyncDirectory(to_sync[i]); }));
+    ARROW_RETURN_NOT_OK(RunConcurrently(to_sync.size(), kMaxSyncThreads,
+                                        [&to_sync](size_t i) { return SyncDirectory(to_sync[i]); }));
   }
   return written;
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <arrow/io/file.h>
 #include <parquet/arrow/reader.h>
@@ -262,6 +263,40 @@ TEST(ParquetDatasetWriter, FlatLayoutAndMarkers) {
   EXPECT_TRUE(fs::path(written.paths[0]).filename().string().starts_with("_clickstream_"));
   ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {0}));
   EXPECT_EQ(recoveries[0].resume_offset, 6);
+}
+
+TEST(ParquetDatasetWriter, GroupCommitLandsEveryBatchInOrder) {
+  TempDir dir;
+  ParquetDatasetWriter writer(DatasetOptions{dir.path().string(), DateColumn::kInPath, "events"});
+  auto batch_of = [](int32_t partition, int64_t first, int64_t last, std::vector<int32_t> days) {
+    PartitionBatchData batch;
+    batch.partition = partition;
+    batch.first_offset = first;
+    batch.last_offset = last;
+    for (int32_t day : days) {
+      batch.rows_by_day.emplace_back(
+          day, MakeRows(DateColumn::kInPath, {R"({"timestamp":"2015-06-01 10:00:00","visitor_id":"1",)"
+                                              R"("event_type":"view","item_id":"9"})"}));
+    }
+    return batch;
+  };
+  // Two batches of partition 1 (two generations), one of partition 2, and a marker.
+  const std::vector<PartitionBatchData> group = {batch_of(1, 0, 9, {16587, 16588}), batch_of(2, 0, 4, {16588}),
+                                                 batch_of(1, 10, 19, {16588}), batch_of(2, 5, 6, {})};
+  ASSERT_OK_AND_ASSIGN(auto written, writer.WriteGroup(group, "20260101_120000_000"));
+  ASSERT_EQ(written.size(), group.size());
+  EXPECT_EQ(written[0].paths.size(), 2u);
+  EXPECT_EQ(fs::path(written[2].paths[0]).filename(), "clickstream_20260101_120000_000_p1_o10-19_1of1.parquet");
+  EXPECT_TRUE(fs::path(written[3].paths[0]).filename().string().starts_with("_clickstream_"));
+  for (const auto& files : written) {
+    for (const auto& path : files.paths) EXPECT_TRUE(fs::exists(path)) << path;
+  }
+  for (const auto& entry : fs::recursive_directory_iterator(dir.path())) {
+    EXPECT_FALSE(entry.path().filename().string().ends_with(".tmp")) << entry.path();
+  }
+  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {1, 2}));
+  EXPECT_EQ(recoveries[1].resume_offset, 20);
+  EXPECT_EQ(recoveries[2].resume_offset, 7);
 }
 
 TEST(ParquetDatasetWriter, FailsWhenAFileIsInTheWay) {
