@@ -1,5 +1,7 @@
 #include "event/event.h"
 
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "event/timestamp.h"
@@ -12,13 +14,23 @@ constexpr std::string_view kEventTypeNames[kEventTypeCount] = {"view", "addtocar
 
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-// Lower-cases ASCII letters; enumeration values are ASCII by construction.
-std::string LowerAscii(std::string_view text) {
-  std::string lowered(text);
-  for (char& c : lowered) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+char LowerAsciiChar(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Lower-cases ASCII letters in place; enumeration values are ASCII by construction.
+void LowerAsciiInPlace(std::string* text) {
+  for (char& c : *text) c = LowerAsciiChar(c);
+}
+
+// ParseEventType of the lower-cased text, without building the lower-cased copy.
+std::optional<EventType> ParseEventTypeIgnoringCase(std::string_view text) {
+  for (int i = 0; i < kEventTypeCount; ++i) {
+    const std::string_view name = kEventTypeNames[i];
+    if (name.size() != text.size()) continue;
+    size_t j = 0;
+    while (j < text.size() && LowerAsciiChar(text[j]) == name[j]) ++j;
+    if (j == text.size()) return static_cast<EventType>(i);
   }
-  return lowered;
+  return std::nullopt;
 }
 
 // Shows a bad value in an error message without flooding it.
@@ -61,6 +73,13 @@ std::string_view TrimBlanks(std::string_view text) {
 bool IsValidUtf8(std::string_view text) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
+  // Identifiers are nearly always ASCII: skip eight ASCII bytes at a time.
+  while (end - p >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    if ((word & 0x8080808080808080ULL) != 0) break;
+    p += 8;
+  }
   while (p < end) {
     const unsigned char c = *p;
     if (c < 0x80) {
@@ -112,7 +131,7 @@ arrow::Status BuildEvent(const RawEvent& raw, Event* out) {
   if (!epoch_seconds) return arrow::Status::Invalid("unparsable timestamp ", Quote(timestamp));
   ARROW_RETURN_NOT_OK(RequireText("visitor_id", visitor_id));
   if (type_text.empty()) return arrow::Status::Invalid("missing event_type");
-  const auto type = ParseEventType(LowerAscii(type_text));
+  const auto type = ParseEventTypeIgnoringCase(type_text);
   if (!type) return arrow::Status::Invalid("unknown event_type ", Quote(type_text));
   ARROW_RETURN_NOT_OK(RequireText("item_id", item_id));
   if (*type == EventType::kTransaction) {
@@ -132,7 +151,8 @@ arrow::Status BuildEvent(const RawEvent& raw, Event* out) {
   out->event_type = *type;
   out->item_id.assign(item_id);
   out->transaction_id.assign(transaction_id);
-  out->device = LowerAscii(device);
+  out->device.assign(device);
+  LowerAsciiInPlace(&out->device);
   out->browser.assign(browser);
   out->os.assign(os);
   return arrow::Status::OK();

@@ -1,6 +1,8 @@
 #include "event/json_codec.h"
 
 #include <array>
+#include <cstdint>
+#include <cstring>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -11,63 +13,125 @@ namespace clickstream {
 
 namespace {
 
-void AppendJsonString(std::string_view text, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  size_t run_start = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(text.substr(run_start, i - run_start));
-    run_start = i + 1;
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default: {
-        const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        out->append(escape, sizeof(escape));
-      }
-    }
-  }
-  out->append(text.substr(run_start));
-  out->push_back('"');
+// Bytes each input byte takes inside a JSON string: 1, 2 for the short escapes, 6 for \u00XX.
+constexpr std::array<uint8_t, 256> kEscapedWidth = [] {
+  std::array<uint8_t, 256> width{};
+  for (int c = 0; c < 256; ++c) width[c] = c < 0x20 ? 6 : 1;
+  width['"'] = width['\\'] = width['\n'] = width['\r'] = width['\t'] = 2;
+  return width;
+}();
+
+// Length of the text once quoted and escaped.
+size_t JsonStringLength(std::string_view text) {
+  size_t length = 2;
+  for (const char c : text) length += kEscapedWidth[static_cast<unsigned char>(c)];
+  return length;
 }
 
-void AppendOptionalString(std::string_view text, std::string* out) {
-  if (text.empty()) {
-    out->append("null");
-  } else {
-    AppendJsonString(text, out);
+size_t OptionalStringLength(std::string_view text) { return text.empty() ? 4 : JsonStringLength(text); }
+
+// Writes into a buffer sized by the *Length functions: the encoder measures once, grows the output
+// once and then copies, instead of appending piece by piece.
+class JsonWriter {
+ public:
+  explicit JsonWriter(char* out) : out_(out) {}
+
+  void Raw(std::string_view text) {
+    std::memcpy(out_, text.data(), text.size());
+    out_ += text.size();
   }
-}
+
+  void String(std::string_view text, size_t encoded_length) {
+    *out_++ = '"';
+    if (encoded_length == text.size() + 2) {
+      Raw(text);  // nothing to escape
+    } else {
+      for (const char c : text) Escaped(static_cast<unsigned char>(c));
+    }
+    *out_++ = '"';
+  }
+
+  void OptionalString(std::string_view text, size_t encoded_length) {
+    if (text.empty()) {
+      Raw("null");
+    } else {
+      String(text, encoded_length);
+    }
+  }
+
+ private:
+  void Escaped(unsigned char c) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    switch (c) {
+      case '"': Raw("\\\""); break;
+      case '\\': Raw("\\\\"); break;
+      case '\n': Raw("\\n"); break;
+      case '\r': Raw("\\r"); break;
+      case '\t': Raw("\\t"); break;
+      default:
+        if (c >= 0x20) {
+          *out_++ = static_cast<char>(c);
+        } else {
+          const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+          Raw(std::string_view(escape, sizeof(escape)));
+        }
+    }
+  }
+
+  char* out_;
+};
+
+constexpr std::string_view kEventIdKey = "{\"event_id\":";
+constexpr std::string_view kTimestampKey = ",\"timestamp\":\"";
+constexpr std::string_view kVisitorIdKey = "\",\"visitor_id\":";
+constexpr std::string_view kEventTypeKey = ",\"event_type\":\"";
+constexpr std::string_view kItemIdKey = "\",\"item_id\":";
+constexpr std::string_view kTransactionIdKey = ",\"transaction_id\":";
+constexpr std::string_view kDeviceKey = ",\"device\":";
+constexpr std::string_view kBrowserKey = ",\"browser\":";
+constexpr std::string_view kOsKey = ",\"os\":";
 
 }  // namespace
 
 void AppendEventJson(const Event& event, std::string* out) {
   char timestamp[kTimestampChars];
   FormatTimestamp(event.timestamp, timestamp);
-  out->append("{\"event_id\":");
-  AppendJsonString(event.event_id, out);
-  out->append(",\"timestamp\":\"");
-  out->append(timestamp, kTimestampChars);
-  out->append("\",\"visitor_id\":");
-  AppendJsonString(event.visitor_id, out);
-  out->append(",\"event_type\":\"");
-  out->append(EventTypeName(event.event_type));
-  out->append("\",\"item_id\":");
-  AppendJsonString(event.item_id, out);
-  out->append(",\"transaction_id\":");
-  AppendOptionalString(event.transaction_id, out);
-  out->append(",\"device\":");
-  AppendOptionalString(event.device, out);
-  out->append(",\"browser\":");
-  AppendOptionalString(event.browser, out);
-  out->append(",\"os\":");
-  AppendOptionalString(event.os, out);
-  out->push_back('}');
+  const std::string_view type_name = EventTypeName(event.event_type);
+  const size_t event_id_length = JsonStringLength(event.event_id);
+  const size_t visitor_id_length = JsonStringLength(event.visitor_id);
+  const size_t item_id_length = JsonStringLength(event.item_id);
+  const size_t transaction_id_length = OptionalStringLength(event.transaction_id);
+  const size_t device_length = OptionalStringLength(event.device);
+  const size_t browser_length = OptionalStringLength(event.browser);
+  const size_t os_length = OptionalStringLength(event.os);
+  const size_t length = kEventIdKey.size() + event_id_length + kTimestampKey.size() + kTimestampChars +
+                        kVisitorIdKey.size() + visitor_id_length + kEventTypeKey.size() + type_name.size() +
+                        kItemIdKey.size() + item_id_length + kTransactionIdKey.size() + transaction_id_length +
+                        kDeviceKey.size() + device_length + kBrowserKey.size() + browser_length + kOsKey.size() +
+                        os_length + 1;
+
+  const size_t old_size = out->size();
+  out->resize(old_size + length);
+  JsonWriter writer(out->data() + old_size);
+  writer.Raw(kEventIdKey);
+  writer.String(event.event_id, event_id_length);
+  writer.Raw(kTimestampKey);
+  writer.Raw(std::string_view(timestamp, kTimestampChars));
+  writer.Raw(kVisitorIdKey);
+  writer.String(event.visitor_id, visitor_id_length);
+  writer.Raw(kEventTypeKey);
+  writer.Raw(type_name);
+  writer.Raw(kItemIdKey);
+  writer.String(event.item_id, item_id_length);
+  writer.Raw(kTransactionIdKey);
+  writer.OptionalString(event.transaction_id, transaction_id_length);
+  writer.Raw(kDeviceKey);
+  writer.OptionalString(event.device, device_length);
+  writer.Raw(kBrowserKey);
+  writer.OptionalString(event.browser, browser_length);
+  writer.Raw(kOsKey);
+  writer.OptionalString(event.os, os_length);
+  writer.Raw("}");
 }
 
 using PooledDocument = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,

@@ -24,6 +24,7 @@ Producer::~Producer() {
   // Purging first keeps destruction bounded even when the brokers are unreachable.
   rd_kafka_purge(handle_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   rd_kafka_poll(handle_, 0);
+  if (topic_ != nullptr) rd_kafka_topic_destroy(topic_);
   rd_kafka_destroy(handle_);
 }
 
@@ -55,10 +56,14 @@ void Producer::OnError(rd_kafka_t* handle, int error, const char* reason, void* 
 arrow::Status Producer::Produce(const OutgoingMessage& message, const std::atomic<bool>* stop) {
   // Topic, partition, key, value, flags, opaque, then one entry per header. The vectors are
   // members so the hot path reuses their storage instead of allocating per message.
+  rd_kafka_topic_t* topic = TopicHandle(message.topic);
+  if (topic == nullptr) {
+    return arrow::Status::IOError("cannot produce to ", message.topic, ": ",
+                                  rd_kafka_err2str(rd_kafka_last_error()));
+  }
   fields_.resize(6 + message.headers.size());
-  topic_name_.assign(message.topic);  // librdkafka wants NUL-terminated names
-  fields_[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-  fields_[0].u.cstr = topic_name_.c_str();
+  fields_[0].vtype = RD_KAFKA_VTYPE_RKT;
+  fields_[0].u.rkt = topic;
   fields_[1].vtype = RD_KAFKA_VTYPE_PARTITION;
   fields_[1].u.i32 = message.partition;
   fields_[2].vtype = RD_KAFKA_VTYPE_KEY;
@@ -94,6 +99,14 @@ arrow::Status Producer::Produce(const OutgoingMessage& message, const std::atomi
     if (stop != nullptr && stop->load()) return arrow::Status::Cancelled("stopped while the queue was full");
     rd_kafka_poll(handle_, 100);
   }
+}
+
+rd_kafka_topic_t* Producer::TopicHandle(std::string_view name) {
+  if (topic_ != nullptr && name == topic_name_) return topic_;
+  if (topic_ != nullptr) rd_kafka_topic_destroy(topic_);
+  topic_name_.assign(name);  // librdkafka wants NUL-terminated names
+  topic_ = rd_kafka_topic_new(handle_, topic_name_.c_str(), nullptr);
+  return topic_;
 }
 
 void Producer::Poll(int timeout_ms) { rd_kafka_poll(handle_, timeout_ms); }

@@ -96,12 +96,16 @@ class Producer {
   explicit Producer(ProducerCallbacks callbacks);
   static void OnDelivery(rd_kafka_t* handle, const rd_kafka_message_t* message, void* opaque);
   static void OnError(rd_kafka_t* handle, int error, const char* reason, void* opaque);
+  // Resolves message.topic to a topic handle, reusing the last one: naming the topic per message
+  // makes librdkafka look it up under a lock every time.
+  rd_kafka_topic_t* TopicHandle(std::string_view name);
 
   ProducerCallbacks callbacks_;
   DeliveryCounts counts_;
   std::string fatal_error_;
   std::vector<rd_kafka_vu_t> fields_;
   std::string topic_name_;
+  rd_kafka_topic_t* topic_ = nullptr;  // for topic_name_; released before the client
   std::vector<std::string> header_names_;
   rd_kafka_t* handle_ = nullptr;
 };

@@ -1,5 +1,7 @@
 #include "source/event_source.h"
 
+#include <array>
+#include <bit>
 #include <charconv>
 #include <cstring>
 
@@ -19,6 +21,30 @@ uint64_t Mix(uint64_t h) {
   return h;
 }
 
+// The 1 to 7 bytes at p as memcpy into a zeroed word would give them on a little-endian machine,
+// from at most three fixed-size loads (two overlapping ones when there are 4 or more bytes): a
+// variable-length memcpy is a library call, and most fields end in such a tail.
+uint64_t LoadTail(const char* p, size_t size) {
+  static_assert(std::endian::native == std::endian::little, "event ids read words little-endian");
+  if (size >= 4) {
+    uint32_t low;
+    uint32_t high;
+    std::memcpy(&low, p, 4);
+    std::memcpy(&high, p + size - 4, 4);
+    return low | (static_cast<uint64_t>(high) << (8 * (size - 4)));
+  }
+  const auto byte = [p](size_t i) { return static_cast<uint64_t>(static_cast<unsigned char>(p[i])); };
+  return byte(0) | (byte(size / 2) << (8 * (size / 2))) | (byte(size - 1) << (8 * (size - 1)));
+}
+
+// "00" to "ff": the hex digits of every byte value.
+constexpr std::array<std::array<char, 2>, 256> kHexPairs = [] {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::array<std::array<char, 2>, 256> pairs{};
+  for (int b = 0; b < 256; ++b) pairs[b] = {kHex[b >> 4], kHex[b & 0xF]};
+  return pairs;
+}();
+
 // Two independent 64-bit lanes (different seeds and multipliers) fed in one pass: 128 bits, so a
 // collision among even billions of rows is out of reach.
 class RowHasher {
@@ -37,19 +63,18 @@ class RowHasher {
       std::memcpy(&word, text.data() + i, 8);
       AddWord(word);
     }
-    if (i < text.size()) {
-      uint64_t word = 0;
-      std::memcpy(&word, text.data() + i, text.size() - i);
-      AddWord(word);
-    }
+    if (i < text.size()) AddWord(LoadTail(text.data() + i, text.size() - i));
   }
 
   // 32 lower-case hex digits.
   void Format(char* out) const {
-    static constexpr char kHex[] = "0123456789abcdef";
     const uint64_t halves[2] = {Mix(high_), Mix(low_)};
     for (int half = 0; half < 2; ++half) {
-      for (int i = 0; i < 16; ++i) out[half * 16 + i] = kHex[(halves[half] >> (60 - 4 * i)) & 0xF];
+      for (int i = 0; i < 8; ++i) {
+        const char* pair = kHexPairs[(halves[half] >> (56 - 8 * i)) & 0xFF].data();
+        out[half * 16 + 2 * i] = pair[0];
+        out[half * 16 + 2 * i + 1] = pair[1];
+      }
     }
   }
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "event/json_codec.h"
 #include "produce/pacer.h"
 
 namespace clickstream::produce {
@@ -75,6 +76,26 @@ TEST(Pacer, SpeedWinsOverRate) {
   EXPECT_EQ(pacer.Reserve(0, kStart), kStart);
   EXPECT_NEAR(Seconds(pacer.Reserve(1000, kStart) - kStart), 0.1, 1e-9);
   EXPECT_NEAR(Seconds(pacer.Reserve(1000, kStart) - kStart), 0.1, 1e-9);  // no rate limit on top
+}
+
+// The message value, byte for byte: escapes, nulls for empty optional fields, UTF-8 passed
+// through, appended after whatever the buffer already holds.
+TEST(MessageValue, IsCompactJsonWithEscapes) {
+  Event event;
+  event.event_id = "0123456789abcdef0123456789abcdef";
+  event.timestamp = 1430611215;
+  event.visitor_id = "v\"1\\";
+  event.event_type = EventType::kTransaction;
+  event.item_id = "it\n\r\t\x01\x1f";
+  event.transaction_id = "tx";
+  event.browser = "Caf\xC3\xA9";
+  std::string value = "prefix";
+  AppendEventJson(event, &value);
+  EXPECT_EQ(value,
+            "prefix{\"event_id\":\"0123456789abcdef0123456789abcdef\",\"timestamp\":\"2015-05-03 00:00:15\","
+            "\"visitor_id\":\"v\\\"1\\\\\",\"event_type\":\"transaction\","
+            "\"item_id\":\"it\\n\\r\\t\\u0001\\u001f\",\"transaction_id\":\"tx\",\"device\":null,"
+            "\"browser\":\"Caf\xC3\xA9\",\"os\":null}");
 }
 
 }  // namespace

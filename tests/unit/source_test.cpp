@@ -211,5 +211,15 @@ TEST(EventId, DependsOnLineAndEveryFieldAndIsStable) {
   EXPECT_EQ(ids.size(), 100000u);
 }
 
+// Pinned values: event_ids key every message already in a topic, so the hash must not drift.
+// Field lengths 0 to 19 cover every tail length of the 8-byte words.
+TEST(EventId, IsTheSameAsInTopicsAlreadyWritten) {
+  EXPECT_EQ(MakeEventId(2, {"2015-05-03 00:00:11", "60303", "view", "164112", "", "desktop", "Chrome", "Windows"}),
+            "3ae83a873f13b9251b91c95c1d9d6d59");
+  EXPECT_EQ(MakeEventId(76, {"2015-05-03 00:34:33", "429148", "transaction", "61940", "0", "mobile", "Chrome",
+                             "Android"}),
+            "01fc9b017cbb7d2debc20419cbbfb5f8");
+}
+
 }  // namespace
 }  // namespace clickstream::source
