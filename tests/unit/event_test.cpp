@@ -138,7 +138,7 @@ TEST(JsonCodec, RejectsPoisonWithAReason) {
       {R"({"timestamp":"2015-06-01 00:00:00","visitor_id":"1","event_type":7,"item_id":"1"})",
        "event_type is a number"},
       {"{\"timestamp\":\"2015-06-01 00:00:00\",\"visitor_id\":\"\xff\",\"event_type\":\"view\",\"item_id\":\"1\"}",
-       "invalid JSON"},
+       "not valid UTF-8"},
       {R"({"timestamp":"2015-06-01 00:00:00","event_type":"view","item_id":"1"})", "missing visitor_id"},
   };
   EventJsonDecoder decoder;
