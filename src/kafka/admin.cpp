@@ -64,10 +64,8 @@ arrow::Result<bool> CreateTopic(rd_kafka_t* handle, const TopicSpec& spec, std::
 }  // namespace
 
 arrow::Result<bool> EnsureTopic(ConfPtr conf, const TopicSpec& spec, std::chrono::milliseconds timeout) {
-  char error[512];
-  std::unique_ptr<rd_kafka_t, HandleDeleter> handle(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof(error)));
-  if (!handle) return arrow::Status::Invalid("cannot create Kafka admin client: ", error);
-  conf.release();  // owned by the handle from here on
+  ARROW_ASSIGN_OR_RAISE(rd_kafka_t * raw_handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "admin client"));
+  std::unique_ptr<rd_kafka_t, HandleDeleter> handle(raw_handle);
   return CreateTopic(handle.get(), spec, timeout);
 }
 

@@ -46,4 +46,12 @@ arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options,
   return conf;
 }
 
+arrow::Result<rd_kafka_t*> NewHandle(rd_kafka_type_t type, ConfPtr* conf, std::string_view role) {
+  char error[512];
+  rd_kafka_t* handle = rd_kafka_new(type, conf->get(), error, sizeof(error));
+  if (handle == nullptr) return arrow::Status::Invalid("cannot create Kafka ", role, ": ", error);
+  conf->release();
+  return handle;
+}
+
 }  // namespace clickstream::kafka

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -36,5 +37,9 @@ using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 // user's -X properties. A bad key or value fails with a message naming it and librdkafka's reason.
 arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options,
                                 const std::vector<std::pair<std::string, std::string>>& defaults);
+
+// Creates a client handle from the configuration. librdkafka takes the configuration over only when
+// creation succeeds, so *conf is released then and kept (and freed by its owner) otherwise.
+arrow::Result<rd_kafka_t*> NewHandle(rd_kafka_type_t type, ConfPtr* conf, std::string_view role);
 
 }  // namespace clickstream::kafka

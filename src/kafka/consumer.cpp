@@ -8,10 +8,7 @@ arrow::Result<std::unique_ptr<Consumer>> Consumer::Make(ConfPtr conf, RebalanceL
   std::unique_ptr<Consumer> consumer(new Consumer(listener));
   rd_kafka_conf_set_opaque(conf.get(), consumer.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &Consumer::OnRebalance);
-  char error[512];
-  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error, sizeof(error));
-  if (handle == nullptr) return arrow::Status::Invalid("cannot create Kafka consumer: ", error);
-  conf.release();  // rd_kafka_new owns the configuration once it succeeded
+  ARROW_ASSIGN_OR_RAISE(rd_kafka_t * handle, NewHandle(RD_KAFKA_CONSUMER, &conf, "consumer"));
   consumer->handle_ = handle;
   // Serve everything (logs, errors, rebalances) from the consumer queue that Poll() reads.
   rd_kafka_poll_set_consumer(handle);

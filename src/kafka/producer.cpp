@@ -11,11 +11,7 @@ arrow::Result<std::unique_ptr<Producer>> Producer::Make(ConfPtr conf, ProducerCa
   rd_kafka_conf_set_opaque(conf.get(), producer.get());
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::OnDelivery);
   rd_kafka_conf_set_error_cb(conf.get(), &Producer::OnError);
-  char error[512];
-  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof(error));
-  if (handle == nullptr) return arrow::Status::Invalid("cannot create Kafka producer: ", error);
-  conf.release();  // rd_kafka_new owns the configuration once it succeeded
-  producer->handle_ = handle;
+  ARROW_ASSIGN_OR_RAISE(producer->handle_, NewHandle(RD_KAFKA_PRODUCER, &conf, "producer"));
   return producer;
 }
 
