@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/kafka_flags.h"
 #include "consume/landing_consumer.h"
+#include "kafka/connection_check.h"
 
 namespace clickstream::cli {
 
@@ -35,7 +37,7 @@ Command AddConsumeCommand(CLI::App& root) {
       "names: use one output directory per topic.");
   command.app = app;
   app->add_option("-o,--output", options->output_dir, "Output directory of the Parquet dataset")->required();
-  kafka::AddKafkaFlags(app, &options->kafka);
+  AddKafkaFlags(app, &options->kafka);
   app->add_option("-g,--group", options->group, "Consumer group id")->capture_default_str();
   app->add_option("--batch-size", options->batch_size, "Events per Parquet batch (per Kafka partition)")
       ->capture_default_str()
@@ -72,6 +74,10 @@ Command AddConsumeCommand(CLI::App& root) {
   command.run = [options, partition_by] {
     options->date_column = *partition_by == "none" ? DateColumn::kInFile : DateColumn::kInPath;
     InstallStopHandlers();
+    if (const arrow::Status reachable = kafka::CheckConnection(options->kafka); !reachable.ok()) {
+      std::cerr << "clickstream consume: " << reachable.message() << '\n';
+      return kExitUsage;
+    }
     const auto result = consume::RunConsume(*options, stop_requested);
     if (!result.ok()) {
       std::cerr << "clickstream consume: " << result.status().message() << '\n';

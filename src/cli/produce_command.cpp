@@ -7,8 +7,10 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/kafka_flags.h"
 #include "kafka/admin.h"
 #include "kafka/config.h"
+#include "kafka/connection_check.h"
 #include "produce/replay.h"
 #include "produce/stop_signal.h"
 #include "source/event_source.h"
@@ -24,6 +26,7 @@ struct ProduceFlags {
   double speed = 0;
   int64_t limit = -1;
   int partitions = 6;
+  int replication_factor = -1;  // the cluster's default.replication.factor
   std::string rejects_path;
   bool strict = false;
   bool progress = false;
@@ -62,7 +65,9 @@ int RunProduce(const ProduceFlags& flags) {
 
   auto conf = kafka::MakeConf(flags.kafka, produce::ReplayProducerDefaults());
   if (!conf.ok()) return Fail(kExitUsage, conf.status().message());
-  auto created = kafka::EnsureTopic(flags.kafka, {flags.kafka.topic, flags.partitions});
+  const arrow::Status reachable = kafka::CheckConnection(flags.kafka);
+  if (!reachable.ok()) return Fail(kExitUsage, reachable.message());
+  auto created = kafka::EnsureTopic(flags.kafka, {flags.kafka.topic, flags.partitions, flags.replication_factor});
   if (!created.ok()) return Fail(kExitFailed, created.status().message());
   if (*created) std::cerr << "produce: created topic " << flags.kafka.topic << " with " << flags.partitions
                           << " partitions\n";
@@ -95,7 +100,7 @@ Command AddProduceCommand(CLI::App& root) {
   Command command;
   CLI::App* app = root.add_subcommand("produce", "Replay a clickstream CSV into a Kafka topic at a controlled rate");
   app->add_option("-i,--input", flags->input, "CSV file to replay, or - for standard input")->required();
-  kafka::AddKafkaFlags(app, &flags->kafka);
+  AddKafkaFlags(app, &flags->kafka);
   app->add_option("--rate", flags->rate, "Events per second; 0 sends as fast as possible")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -105,6 +110,10 @@ Command AddProduceCommand(CLI::App& root) {
   app->add_option("--limit", flags->limit, "Stop after this many events")->check(CLI::NonNegativeNumber);
   app->add_option("--partitions", flags->partitions, "Partitions when the topic has to be created")
       ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--replication-factor", flags->replication_factor,
+                  "Replicas per partition when the topic has to be created (default: the cluster's "
+                  "default.replication.factor)")
       ->check(CLI::PositiveNumber);
   app->add_option("--rejects", flags->rejects_path, "Where bad rows are reported as 'line N: reason' (default: stderr)");
   app->add_flag("--strict", flags->strict, "Stop at the first bad row with exit code 3");

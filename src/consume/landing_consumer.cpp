@@ -249,6 +249,11 @@ arrow::Status LandingConsumer::Handle(const rd_kafka_message_t& message) {
     if (message.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return arrow::Status::OK();
     const std::string reason = rd_kafka_message_errstr(&message);
     if (message.err == RD_KAFKA_RESP_ERR__FATAL) return arrow::Status::IOError("fatal Kafka error: ", reason);
+    // A subscription to a missing topic never gets an assignment, so --exit-when-idle-ms would
+    // wait forever: idleness counts from here, and the topic may still appear meanwhile.
+    if (message.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || message.err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+      assigned_ = true;
+    }
     Log("Kafka: {} ({})", reason, rd_kafka_err2name(message.err));
     return arrow::Status::OK();
   }

@@ -1,17 +1,13 @@
 #include "kafka/config.h"
 
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 namespace clickstream::kafka {
-
-void AddKafkaFlags(CLI::App* app, KafkaOptions* options) {
-  app->add_option("-b,--bootstrap-servers", options->bootstrap_servers,
-                  "Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS, else localhost:9092)");
-  app->add_option("-t,--topic", options->topic, "Kafka topic")->capture_default_str();
-  app->add_option("-X", options->properties,
-                  "librdkafka property key=value, passed through as is (repeatable; e.g. -X security.protocol=SASL_SSL)")
-      ->allow_extra_args(false);
-}
 
 std::string ResolveBootstrapServers(const KafkaOptions& options) {
   if (!options.bootstrap_servers.empty()) return options.bootstrap_servers;
@@ -21,25 +17,75 @@ std::string ResolveBootstrapServers(const KafkaOptions& options) {
 
 namespace {
 
+std::string_view Trim(std::string_view text) {
+  const auto blank = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!text.empty() && blank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && blank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
 arrow::Status SetProperty(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
   char error[512];
   if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof(error)) != RD_KAFKA_CONF_OK) {
-    return arrow::Status::Invalid("Kafka property ", key, "=", value, ": ", error);
+    const std::string shown = IsSecretProperty(key) ? "(hidden)" : value;
+    return arrow::Status::Invalid("Kafka property ", key, "=", shown, ": ", error);
   }
   return arrow::Status::OK();
 }
 
 }  // namespace
 
-arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options,
-                                const std::vector<std::pair<std::string, std::string>>& defaults) {
+bool IsSecretProperty(std::string_view key) {
+  std::string lower(key);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  // sasl.jaas.config and sasl.oauthbearer.config embed credentials; ssl.key.pem is a private key.
+  static constexpr std::array<std::string_view, 5> kMarkers = {"password", "secret", "jaas", "oauthbearer.config",
+                                                               "ssl.key.pem"};
+  return std::any_of(kMarkers.begin(), kMarkers.end(),
+                     [&](std::string_view marker) { return lower.find(marker) != std::string::npos; });
+}
+
+arrow::Result<std::vector<Property>> ParseProperties(std::string_view text, std::string_view origin) {
+  std::vector<Property> properties;
+  int line_number = 0;
+  while (!text.empty()) {
+    const size_t end = std::min(text.find('\n'), text.size());
+    const std::string_view line = Trim(text.substr(0, end));
+    text.remove_prefix(std::min(end + 1, text.size()));
+    ++line_number;
+    if (line.empty() || line.front() == '#') continue;
+    const size_t equals = line.find('=');
+    if (equals == std::string_view::npos || Trim(line.substr(0, equals)).empty()) {
+      return arrow::Status::Invalid(origin, " line ", line_number, ": expected key=value");
+    }
+    properties.emplace_back(std::string(Trim(line.substr(0, equals))), std::string(Trim(line.substr(equals + 1))));
+  }
+  return properties;
+}
+
+arrow::Result<std::vector<Property>> ReadPropertiesFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return arrow::Status::Invalid("-F ", path, ": cannot open the properties file");
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad()) return arrow::Status::Invalid("-F ", path, ": cannot read the properties file");
+  return ParseProperties(text.str(), "-F " + path);
+}
+
+arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options, const std::vector<Property>& defaults) {
   ConfPtr conf(rd_kafka_conf_new());
   ARROW_RETURN_NOT_OK(SetProperty(conf.get(), "bootstrap.servers", ResolveBootstrapServers(options)));
   for (const auto& [key, value] : defaults) ARROW_RETURN_NOT_OK(SetProperty(conf.get(), key, value));
+  if (!options.properties_file.empty()) {
+    ARROW_ASSIGN_OR_RAISE(const std::vector<Property> from_file, ReadPropertiesFile(options.properties_file));
+    for (const auto& [key, value] : from_file) ARROW_RETURN_NOT_OK(SetProperty(conf.get(), key, value));
+  }
   for (const std::string& property : options.properties) {
     const size_t equals = property.find('=');
     if (equals == std::string::npos || equals == 0) {
-      return arrow::Status::Invalid("-X ", property, ": expected key=value (e.g. -X linger.ms=20)");
+      // Only the key part is echoed: what follows an '=' may be a password.
+      return arrow::Status::Invalid("-X ", equals == 0 ? "(no key)" : property,
+                                    ": expected key=value (e.g. -X linger.ms=20)");
     }
     ARROW_RETURN_NOT_OK(SetProperty(conf.get(), property.substr(0, equals), property.substr(equals + 1)));
   }

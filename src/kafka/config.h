@@ -1,5 +1,6 @@
 // Kafka connection settings shared by produce and consume, and the librdkafka configuration built
-// from them. kcat-style: -b brokers, -t topic, -X key=value passed straight to librdkafka.
+// from them. kcat-style: -b brokers, -t topic, -F properties file, -X key=value passed straight to
+// librdkafka. The flags themselves are declared in cli/kafka_flags.h.
 #pragma once
 
 #include <memory>
@@ -11,8 +12,6 @@
 #include <arrow/result.h>
 #include <librdkafka/rdkafka.h>
 
-#include <CLI/CLI.hpp>
-
 namespace clickstream::kafka {
 
 inline constexpr char kDefaultTopic[] = "clickstream-events";
@@ -20,13 +19,23 @@ inline constexpr char kDefaultTopic[] = "clickstream-events";
 struct KafkaOptions {
   std::string bootstrap_servers;       // empty: $KAFKA_BOOTSTRAP_SERVERS, else localhost:9092
   std::string topic = kDefaultTopic;
-  std::vector<std::string> properties;  // "key=value", applied after our defaults so they win
+  std::string properties_file;          // -F: librdkafka properties, applied after our defaults
+  std::vector<std::string> properties;  // -X "key=value", applied after the file so they win
 };
 
-// Declares -b/--bootstrap-servers, -t/--topic and -X on a subcommand.
-void AddKafkaFlags(CLI::App* app, KafkaOptions* options);
+using Property = std::pair<std::string, std::string>;
 
 std::string ResolveBootstrapServers(const KafkaOptions& options);
+
+// Properties-file text as kcat's -F reads it: one key=value per line, blank lines and lines starting
+// with '#' ignored, blanks around key and value trimmed. A bad line fails naming `origin` and the
+// line number, never the line itself (it may hold a password).
+arrow::Result<std::vector<Property>> ParseProperties(std::string_view text, std::string_view origin);
+arrow::Result<std::vector<Property>> ReadPropertiesFile(const std::string& path);
+
+// True for properties whose values must never be printed: passwords, secrets, private keys and
+// SASL/OAuth configurations that carry credentials.
+bool IsSecretProperty(std::string_view key);
 
 struct ConfDeleter {
   void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
@@ -34,9 +43,9 @@ struct ConfDeleter {
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 
 // Builds a configuration: bootstrap servers, then `defaults` (the module's own tuning), then the
-// user's -X properties. A bad key or value fails with a message naming it and librdkafka's reason.
-arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options,
-                                const std::vector<std::pair<std::string, std::string>>& defaults);
+// user's -F file, then the user's -X properties. A bad key or value fails with a message naming it
+// and librdkafka's reason; the values of secret properties are never in the message.
+arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options, const std::vector<Property>& defaults);
 
 // Creates a client handle from the configuration. librdkafka takes the configuration over only when
 // creation succeeds, so *conf is released then and kept (and freed by its owner) otherwise.
