@@ -1,0 +1,128 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "kafka/config.h"
+#include "kafka/connection_check.h"
+#include "result_assertions.h"
+
+namespace clickstream::kafka {
+namespace {
+
+std::string ConfValue(rd_kafka_conf_t* conf, const char* key) {
+  char value[512];
+  size_t size = sizeof(value);
+  if (rd_kafka_conf_get(conf, key, value, &size) != RD_KAFKA_CONF_OK) return "<unset>";
+  return value;
+}
+
+std::string WriteTempFile(const std::string& name, const std::string& text) {
+  // Per process: other build trees may run the same test at the same time.
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / (std::to_string(getpid()) + "_" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(ParseProperties, ReadsKcatStyleFiles) {
+  struct Case {
+    std::string text;
+    std::vector<Property> expected;
+  };
+  const std::vector<Case> cases = {
+      {"", {}},
+      {"# a comment\n\n   \n", {}},
+      {"security.protocol=SASL_SSL\n", {{"security.protocol", "SASL_SSL"}}},
+      {"  sasl.username = alice  \r\n#sasl.password=old\nsasl.password=p=w#rd", {{"sasl.username", "alice"},
+                                                                               {"sasl.password", "p=w#rd"}}},
+      {"empty.value=\n", {{"empty.value", ""}}},
+  };
+  for (const Case& c : cases) {
+    ASSERT_OK_AND_ASSIGN(auto properties, ParseProperties(c.text, "test"));
+    EXPECT_EQ(properties, c.expected) << c.text;
+  }
+}
+
+TEST(ParseProperties, NamesTheBadLineButNotItsContent) {
+  const auto result = ParseProperties("a=1\n# fine\nhunter2\n", "-F client.properties");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(), "-F client.properties line 3: expected key=value");
+  EXPECT_FALSE(ParseProperties("=value\n", "f").ok());
+}
+
+TEST(IsSecretProperty, CoversPasswordsSecretsAndCredentials) {
+  for (const char* key : {"sasl.password", "ssl.key.password", "ssl.keystore.password", "SASL.PASSWORD",
+                          "sasl.oauthbearer.client.secret", "sasl.jaas.config", "my.secret.token", "ssl.key.pem",
+                          "sasl.oauthbearer.config"}) {
+    EXPECT_TRUE(IsSecretProperty(key)) << key;
+  }
+  for (const char* key : {"sasl.username", "security.protocol", "ssl.ca.location", "bootstrap.servers", "linger.ms"}) {
+    EXPECT_FALSE(IsSecretProperty(key)) << key;
+  }
+}
+
+TEST(MakeConf, AppliesDefaultsThenTheFileThenDashX) {
+  KafkaOptions options;
+  options.bootstrap_servers = "127.0.0.1:1";
+  options.properties_file = WriteTempFile("clickstream_kafka_test.properties",
+                                          "# cluster settings\nclient.id=from-file\nlinger.ms=7\n");
+  options.properties = {"linger.ms=9"};
+  ASSERT_OK_AND_ASSIGN(ConfPtr conf, MakeConf(options, {{"client.id", "default"}, {"acks", "all"}}));
+  EXPECT_EQ(ConfValue(conf.get(), "bootstrap.servers"), "127.0.0.1:1");
+  EXPECT_EQ(ConfValue(conf.get(), "acks"), "-1");
+  EXPECT_EQ(ConfValue(conf.get(), "client.id"), "from-file");
+  EXPECT_EQ(ConfValue(conf.get(), "linger.ms"), "9");
+  std::remove(options.properties_file.c_str());
+}
+
+TEST(MakeConf, NeverEchoesSecretValues) {
+  KafkaOptions options;
+  options.properties = {"my.secret.token=hunter2"};
+  auto result = MakeConf(options, {});
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("my.secret.token"), std::string::npos);
+  EXPECT_EQ(result.status().message().find("hunter2"), std::string::npos) << result.status().message();
+
+  options.properties = {"=hunter2"};
+  result = MakeConf(options, {});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message().find("hunter2"), std::string::npos) << result.status().message();
+
+  options.properties = {};
+  options.properties_file = WriteTempFile("clickstream_kafka_test_bad.properties", "sasl.password hunter2\n");
+  result = MakeConf(options, {});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message().find("hunter2"), std::string::npos) << result.status().message();
+  std::remove(options.properties_file.c_str());
+}
+
+TEST(MakeConf, AMissingPropertiesFileIsAUsageError) {
+  KafkaOptions options;
+  options.properties_file = "/nonexistent/client.properties";
+  const auto result = MakeConf(options, {});
+  ASSERT_FALSE(result.ok());
+  EXPECT_TRUE(result.status().IsInvalid());
+  EXPECT_NE(result.status().message().find("/nonexistent/client.properties"), std::string::npos);
+}
+
+TEST(CheckConnection, AnUnreachableAddressFailsAtTheDeadlineNamingTheCause) {
+  KafkaOptions options;
+  options.bootstrap_servers = "127.0.0.1:1";  // nothing listens on port 1
+  const auto started = std::chrono::steady_clock::now();
+  const arrow::Status status = CheckConnection(options, std::chrono::milliseconds(1500));
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(status.IsIOError()) << status.ToString();
+  EXPECT_NE(status.message().find("cannot use Kafka at 127.0.0.1:1: no broker answered"), std::string::npos)
+      << status.message();
+  EXPECT_NE(status.message().find("Connection refused"), std::string::npos) << status.message();
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+}
+
+}  // namespace
+}  // namespace clickstream::kafka
