@@ -134,12 +134,15 @@ class LocalCluster:
             nodes[int(match.group(1))] = None if match.group(2) == "-" else int(match.group(2))
         return nodes
 
-    def kill(self, node: int) -> None:
-        """SIGKILL one node's JVM, as a crash would, and wait until it is gone."""
+    def kill(self, node: int) -> float:
+        """SIGKILL one node's JVM, as a crash would, and wait until it is gone. Returns the time
+        (time.time()) of the signal."""
         pid = self.nodes()[node]
         assert pid is not None, f"node {node} is not running"
+        killed_at = time.time()
         os.kill(pid, signal.SIGKILL)
         wait_until_gone(pid)
+        return killed_at
 
     def kcat_args(self) -> list[str]:
         config = ["-F", str(self.client_properties)] if self.client_properties else []
