@@ -157,8 +157,8 @@ def test_leader_and_another_node_killed_mid_stream_lose_and_duplicate_nothing(re
     for partition in led_by_second:
         times = [ms for p, ms in ingested if p == partition]
         gap_start, gap = longest_gap_after(times, second_killed_at * 1000)
-        print(f"node {second} (leader of partition {partition}) killed while landing: the consumer handled no event of the partition "
-              f"reached the consumer for {gap:.1f} s, from {gap_start - second_killed_at:+.1f} s of the kill")
+        print(f"node {second} (leader of partition {partition}) killed while landing: the consumer handled no "
+              f"event of the partition for {gap:.1f} s, from {gap_start - second_killed_at:+.1f} s of the kill")
     print(f"node {second} restart took {restart_second:.1f} s")
 
 
