@@ -137,3 +137,19 @@ def test_consume_exit_when_idle_also_ends_when_the_topic_does_not_exist(broker, 
     assert result.returncode == 0, result.stderr
     assert seconds < TIME_LIMIT_S
     assert "Unknown topic" in result.stderr and "finishing" in result.stderr, result.stderr
+
+
+def test_secrets_stay_out_of_logs_even_with_librdkafka_debugging(secure_cluster, topic, tmp_path):
+    cluster = secure_cluster
+    source = generate(tmp_path / "events.csv", 100)
+    debug = ("-X", "debug=conf,security,broker")
+    produced = run_clickstream("produce", "-b", cluster.bootstrap, "-F", cluster.client_properties, "-t", topic,
+                               "--input", source, "--rate", "0", "--no-progress", *debug)
+    assert produced.returncode == 0, produced.stderr[-3000:]
+    consumed = run_clickstream("consume", "-b", cluster.bootstrap, "-F", cluster.client_properties, "-t", topic,
+                               "-o", tmp_path / "out", "-g", "g-debug", "--exit-when-idle-ms", "2000",
+                               "--stats-interval-ms", "500", *debug)
+    assert consumed.returncode == 0, consumed.stderr[-3000:]
+    for stderr in (produced.stderr, consumed.stderr):
+        assert "sasl.username" in stderr  # the configuration was dumped...
+        assert password(cluster) not in stderr  # ...without the password
