@@ -163,8 +163,10 @@ def test_leader_and_another_node_killed_mid_stream_lose_and_duplicate_nothing(re
 
 
 def test_two_consumers_one_killed_and_restarted_land_exactly(replicated_cluster, topic, tmp_path):
+    """A member and a broker die together (the broker leading partition 0); the survivor takes over the
+    member's partitions, then both come back."""
     cluster = replicated_cluster
-    total = 40_000
+    total = 60_000
     source = generate(tmp_path / "events.csv", total)
     output = tmp_path / "landed"
     producer = Background(tmp_path, "produce", ["produce", "-b", cluster.bootstrap, "-t", topic, "--input", source,
@@ -176,10 +178,16 @@ def test_two_consumers_one_killed_and_restarted_land_exactly(replicated_cluster,
     wait_for(lambda: "assigned" in first.stderr() and "assigned" in second.stderr(), "both members assigned", 120,
              first, second)
     wait_for(lambda: landed_rows(output) > 5_000, "landed events", 120, first, second)
+    node = cluster.partition_leaders(topic)[0]
     first.stop(signal.SIGKILL)
-    wait_for(lambda: landed_rows(output) > 10_000, "landing by the survivor", 120, second)
+    cluster.kill(node)
+    rows_at_kill = landed_rows(output)
+    wait_for(lambda: landed_rows(output) > rows_at_kill + 5_000, "landing by the survivor", 120, second)
+    cluster.start()
     restarted = Background(tmp_path, "restarted", args)
+    wait_for(lambda: "assigned" in restarted.stderr(), "the restarted member assigned", 120, restarted, second)
     assert producer.wait(timeout=300) == 0, producer.stderr()
+    assert f"delivered {total}" in producer.stderr(), producer.stderr()
     wait_for(lambda: landed_rows(output) >= total, "every event landed", 300, second, restarted)
     assert restarted.stop() == 0, restarted.stderr()
     assert second.stop() == 0, second.stderr()
