@@ -11,10 +11,10 @@
 
 #include <arrow/result.h>
 
+#include "common/stop_signal.h"
 #include "kafka/config.h"
 #include "kafka/producer.h"
 #include "produce/pacer.h"
-#include "produce/stop_signal.h"
 #include "source/event_source.h"
 
 namespace clickstream::produce {
