@@ -109,6 +109,15 @@ def assert_exactly(output: Path, expected_ids: set[str]) -> None:
     assert leftovers == [], f"temporary files left: {leftovers}"
 
 
+def wait_for_more_landed_files(output: Path, timeout: float = 60) -> None:
+    """Waits until the output holds more landed files than now: the consumers made progress."""
+    before = len(list(output.rglob("*.parquet")))
+    deadline = time.time() + timeout
+    while len(list(output.rglob("*.parquet"))) <= before:
+        assert time.time() < deadline, f"no new file landed within {timeout}s"
+        time.sleep(0.1)
+
+
 def all_ids(count: int) -> set[str]:
     return {f"ev_{i:07d}" for i in range(count)}
 
@@ -190,10 +199,10 @@ def test_group_members_joining_and_leaving_land_exactly(broker, topic, tmp_path)
     first = ConsumerProcess(tmp_path, "first", args)
     second = ConsumerProcess(tmp_path, "second", args)
     second.wait_for("assigned")
-    time.sleep(2)
+    wait_for_more_landed_files(output)  # the two members are landing
     third = ConsumerProcess(tmp_path, "third", args)
     third.wait_for("assigned")
-    time.sleep(2)
+    wait_for_more_landed_files(output)  # and go on landing after the third joined
     first.process.terminate()  # leaves the group cleanly mid-stream
     assert first.wait() == 0, first.stderr()
     producer.join()
