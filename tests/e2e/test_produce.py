@@ -294,3 +294,38 @@ def test_broker_killed_and_restarted_mid_run_loses_and_duplicates_nothing(tmp_pa
         assert len(set(ids)) == 30_000
     finally:
         own.stop()
+
+
+def signal_mask(pid: int, field: str) -> int:
+    """A signal mask from /proc/PID/status: SigCgt (handled), ShdPnd (pending for the process)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def test_a_second_signal_exits_at_once(tmp_path):
+    """With no broker to answer, the first SIGINT's clean stop would wait for Kafka's timeouts (the
+    topic check alone waits 30 s); a second SIGINT ends the process at once with 130."""
+    source = generate(tmp_path / "events.csv", 100)
+    process = subprocess.Popen([str(BINARY), "produce", "-b", f"127.0.0.1:{free_port()}", "-t", "t", "--no-progress",
+                                "--input", source, "-X", "log_level=0"], stderr=subprocess.PIPE, text=True)
+    try:
+        handled = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+        deadline = time.time() + 30
+        while signal_mask(process.pid, "SigCgt") & handled != handled:
+            assert process.poll() is None and time.time() < deadline, "the stop handlers were never installed"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        # Two SIGINTs pending at once merge into one: the second goes once the first was delivered.
+        while signal_mask(process.pid, "ShdPnd") & handled:
+            assert time.time() < deadline, "the first signal was never delivered"
+            time.sleep(0.01)
+        assert process.poll() is None, "the first signal asks for a clean stop, it does not end the process"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+        assert process.returncode == 130, stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
