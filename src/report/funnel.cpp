@@ -101,13 +101,12 @@ std::vector<std::string> FunnelAggregator::RequiredColumns() const {
 }
 
 int32_t FunnelAggregator::InternValue(int dimension_index, std::string_view value) {
-  auto& ids = value_ids_[dimension_index];
-  auto found = ids.find(std::string(value));
-  if (found != ids.end()) return found->second;
-  const auto id = static_cast<int32_t>(values_[dimension_index].size());
-  values_[dimension_index].emplace_back(value);
-  ids.emplace(std::string(value), id);
-  return id;
+  std::vector<std::string>& values = values_[dimension_index];
+  // One lookup whether the value is new or not.
+  const auto next_id = static_cast<int32_t>(values.size());
+  auto [it, inserted] = value_ids_[dimension_index].try_emplace(std::string(value), next_id);
+  if (inserted) values.emplace_back(value);
+  return it->second;
 }
 
 arrow::Result<std::vector<int32_t>> FunnelAggregator::InternDictionary(const arrow::Array& dictionary,
