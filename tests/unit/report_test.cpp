@@ -180,8 +180,8 @@ TEST(ReportFunnel, RefusesMoreDistinctValuesThanASegmentKeyHolds) {
   for (int64_t i = 0; i < kValues; ++i) ASSERT_TRUE(names.Append("browser-" + std::to_string(i)).ok());
   ASSERT_OK_AND_ASSIGN(auto dictionary, names.Finish());
   ASSERT_OK_AND_ASSIGN(auto indices, arrow::MakeArrayFromScalar(arrow::Int32Scalar(kValues - 1), 1));
-  ASSERT_OK_AND_ASSIGN(auto browsers, arrow::DictionaryArray::FromArrays(arrow::dictionary(arrow::int32(), arrow::utf8()),
-                                                                         indices, dictionary));
+  const auto browser_type = arrow::dictionary(arrow::int32(), arrow::utf8());
+  ASSERT_OK_AND_ASSIGN(auto browsers, arrow::DictionaryArray::FromArrays(browser_type, indices, dictionary));
   const auto timestamp_type = arrow::timestamp(arrow::TimeUnit::MICRO, "UTC");
   ASSERT_OK_AND_ASSIGN(auto timestamps, arrow::MakeArrayFromScalar(arrow::TimestampScalar(0, timestamp_type), 1));
   ASSERT_OK_AND_ASSIGN(auto visitors, arrow::MakeArrayFromScalar(arrow::StringScalar("v"), 1));
