@@ -1,31 +1,14 @@
-#include <csignal>
 #include <iostream>
 #include <map>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/kafka_flags.h"
+#include "common/stop_signal.h"
 #include "consume/landing_consumer.h"
 #include "kafka/connection_check.h"
 
 namespace clickstream::cli {
-
-namespace {
-
-// Written by the signal handler, read by the consume loop; lock-free, so async-signal-safe.
-std::atomic<bool> stop_requested{false};
-
-extern "C" void RequestStop(int /*signal*/) { stop_requested.store(true); }
-
-void InstallStopHandlers() {
-  struct sigaction action {};
-  action.sa_handler = RequestStop;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
-
-}  // namespace
 
 Command AddConsumeCommand(CLI::App& root) {
   auto options = std::make_shared<consume::ConsumeOptions>();
@@ -36,7 +19,8 @@ Command AddConsumeCommand(CLI::App& root) {
       "Land the topic's events as Parquet files, exactly once. Progress lives in the output directory's file "
       "names: use one output directory per topic.");
   command.app = app;
-  app->add_option("-o,--output", options->output_dir, "Output directory of the Parquet dataset")->required();
+  app->add_option("-o,--output", options->output,
+                  "Where to land: a directory (Parquet dataset), s3://bucket/prefix or postgresql://user@host:port/db")->required();
   AddKafkaFlags(app, &options->kafka);
   app->add_option("-g,--group", options->group, "Consumer group id")->capture_default_str();
   app->add_option("--batch-size", options->batch_size, "Events per Parquet batch (per Kafka partition)")
@@ -73,12 +57,12 @@ Command AddConsumeCommand(CLI::App& root) {
 
   command.run = [options, partition_by] {
     options->date_column = *partition_by == "none" ? DateColumn::kInFile : DateColumn::kInPath;
-    InstallStopHandlers();
+    const StopSignal& stop = InstallStopSignalHandlers();
     if (const arrow::Status reachable = kafka::CheckConnection(options->kafka); !reachable.ok()) {
       std::cerr << "clickstream consume: " << reachable.message() << '\n';
       return kExitUsage;
     }
-    const auto result = consume::RunConsume(*options, stop_requested);
+    const auto result = consume::RunConsume(*options, stop.requested);
     if (!result.ok()) {
       std::cerr << "clickstream consume: " << result.status().message() << '\n';
       return result.status().IsInvalid() ? kExitUsage : kExitFailed;

@@ -38,7 +38,7 @@ class ReplayLoop {
   arrow::Status Init(kafka::ConfPtr conf) {
     kafka::ProducerCallbacks callbacks;
     callbacks.on_delivery = [this](const kafka::DeliveryReport& report) {
-      if (report.error != RD_KAFKA_RESP_ERR_NO_ERROR) NoteFailure(rd_kafka_err2str(report.error));
+      if (!report.delivered) NoteFailure(report.error);
     };
     ARROW_ASSIGN_OR_RAISE(producer_, kafka::Producer::Make(std::move(conf), std::move(callbacks)));
     return arrow::Status::OK();
@@ -192,13 +192,15 @@ class ReplayLoop {
   std::FILE* rejects_;
   std::FILE* log_;
   Pacer pacer_;
-  std::unique_ptr<kafka::Producer> producer_;
   ReplaySummary summary_;
   int64_t produce_errors_ = 0;
   std::string json_;
   Clock::time_point start_;
   Clock::time_point next_report_;
   bool live_line_shown_ = false;
+  // Declared last so it is destroyed first: ~Producer purges what is still in flight (after a stop
+  // signal) and serves those delivery reports, whose callback writes into the members above.
+  std::unique_ptr<kafka::Producer> producer_;
 };
 
 }  // namespace
