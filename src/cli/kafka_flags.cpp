@@ -4,7 +4,8 @@ namespace clickstream::cli {
 
 void AddKafkaFlags(CLI::App* app, kafka::KafkaOptions* options) {
   app->add_option("-b,--bootstrap-servers", options->bootstrap_servers,
-                  "Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS, else localhost:9092)");
+                  "Kafka bootstrap servers (default: the -F file's bootstrap.servers, else "
+                  "$KAFKA_BOOTSTRAP_SERVERS, else localhost:9092)");
   app->add_option("-t,--topic", options->topic, "Kafka topic")->capture_default_str();
   app->add_option("-F", options->properties_file,
                   "librdkafka properties file (key=value lines, # comments), applied before any -X; e.g. the "

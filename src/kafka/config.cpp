@@ -79,6 +79,10 @@ arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options, const std::vector<P
   if (!options.properties_file.empty()) {
     ARROW_ASSIGN_OR_RAISE(const std::vector<Property> from_file, ReadPropertiesFile(options.properties_file));
     for (const auto& [key, value] : from_file) ARROW_RETURN_NOT_OK(SetProperty(conf.get(), key, value));
+    // The file may name the cluster (Confluent Cloud's do); an explicit -b still wins over it.
+    if (!options.bootstrap_servers.empty()) {
+      ARROW_RETURN_NOT_OK(SetProperty(conf.get(), "bootstrap.servers", options.bootstrap_servers));
+    }
   }
   for (const std::string& property : options.properties) {
     const size_t equals = property.find('=');
@@ -90,6 +94,13 @@ arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options, const std::vector<P
     ARROW_RETURN_NOT_OK(SetProperty(conf.get(), property.substr(0, equals), property.substr(equals + 1)));
   }
   return conf;
+}
+
+std::string ConfiguredBootstrapServers(const rd_kafka_conf_t* conf) {
+  char value[1024];
+  size_t size = sizeof(value);
+  if (rd_kafka_conf_get(conf, "bootstrap.servers", value, &size) != RD_KAFKA_CONF_OK) return "";
+  return value;
 }
 
 arrow::Result<rd_kafka_t*> NewHandle(rd_kafka_type_t type, ConfPtr* conf, std::string_view role) {

@@ -43,9 +43,13 @@ struct ConfDeleter {
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 
 // Builds a configuration: bootstrap servers, then `defaults` (the module's own tuning), then the
-// user's -F file, then the user's -X properties. A bad key or value fails with a message naming it
-// and librdkafka's reason; the values of secret properties are never in the message.
+// user's -F file, then the user's -X properties. The file's bootstrap.servers replaces
+// $KAFKA_BOOTSTRAP_SERVERS and localhost:9092 but not an explicit -b. A bad key or value fails with
+// a message naming it and librdkafka's reason; the values of secret properties are never in it.
 arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options, const std::vector<Property>& defaults);
+
+// The bootstrap.servers a configuration ended up with (for messages).
+std::string ConfiguredBootstrapServers(const rd_kafka_conf_t* conf);
 
 // Creates a client handle from the configuration. librdkafka takes the configuration over only when
 // creation succeeds, so *conf is released then and kept (and freed by its owner) otherwise.

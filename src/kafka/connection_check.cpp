@@ -65,6 +65,7 @@ std::string Cause(rd_kafka_resp_err_t code) {
 
 arrow::Status CheckConnection(const KafkaOptions& options, milliseconds timeout) {
   ARROW_ASSIGN_OR_RAISE(ConfPtr conf, MakeConf(options, {{"client.id", "clickstream-check"}}));
+  const std::string where = "cannot use Kafka at " + ConfiguredBootstrapServers(conf.get()) + ": ";
   ObservedErrors observed;
   rd_kafka_conf_set_opaque(conf.get(), &observed);
   rd_kafka_conf_set_error_cb(conf.get(), &OnError);
@@ -72,7 +73,6 @@ arrow::Status CheckConnection(const KafkaOptions& options, milliseconds timeout)
   ARROW_ASSIGN_OR_RAISE(rd_kafka_t * raw_handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "client"));
   std::unique_ptr<rd_kafka_t, HandleDeleter> handle(raw_handle);
 
-  const std::string where = "cannot use Kafka at " + ResolveBootstrapServers(options) + ": ";
   const Clock::time_point deadline = Clock::now() + timeout;
   rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR_NO_ERROR;
   while (true) {

@@ -153,3 +153,15 @@ def test_secrets_stay_out_of_logs_even_with_librdkafka_debugging(secure_cluster,
     for stderr in (produced.stderr, consumed.stderr):
         assert "sasl.username" in stderr  # the configuration was dumped...
         assert password(cluster) not in stderr  # ...without the password
+
+
+def test_a_properties_file_can_name_the_cluster(secure_cluster, topic, tmp_path):
+    """Confluent Cloud's client files carry bootstrap.servers: it replaces $KAFKA_BOOTSTRAP_SERVERS."""
+    properties = tmp_path / "cloud.properties"
+    properties.write_text(f"bootstrap.servers={secure_cluster.bootstrap}\n"
+                          + secure_cluster.client_properties.read_text())
+    source = generate(tmp_path / "events.csv", 100)
+    result = run_clickstream("produce", "-F", properties, "-t", topic, "--input", source, "--no-progress",
+                             env={"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"})
+    assert result.returncode == 0, result.stderr
+    assert "delivered 100," in result.stderr

@@ -81,6 +81,18 @@ TEST(MakeConf, AppliesDefaultsThenTheFileThenDashX) {
   std::remove(options.properties_file.c_str());
 }
 
+TEST(MakeConf, TheFilesBootstrapServersYieldOnlyToAnExplicitDashB) {
+  KafkaOptions options;
+  options.properties_file = WriteTempFile("clickstream_kafka_test_bootstrap.properties",
+                                          "bootstrap.servers=from-file:9092\n");
+  ASSERT_OK_AND_ASSIGN(ConfPtr from_file, MakeConf(options, {}));
+  EXPECT_EQ(ConfiguredBootstrapServers(from_file.get()), "from-file:9092");
+  options.bootstrap_servers = "from-flag:9092";
+  ASSERT_OK_AND_ASSIGN(ConfPtr from_flag, MakeConf(options, {}));
+  EXPECT_EQ(ConfiguredBootstrapServers(from_flag.get()), "from-flag:9092");
+  std::remove(options.properties_file.c_str());
+}
+
 TEST(MakeConf, NeverEchoesSecretValues) {
   KafkaOptions options;
   options.properties = {"my.secret.token=hunter2"};
