@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 
 namespace clickstream::kafka {
@@ -89,7 +90,8 @@ arrow::Status CheckConnection(const KafkaOptions& options, milliseconds timeout)
     if (Clock::now() >= deadline) break;
   }
   const std::string reason = observed.transport_reason.empty() ? rd_kafka_err2str(last) : observed.transport_reason;
-  return arrow::Status::IOError(where, "no broker answered within ", timeout.count() / 1000, " s: ", reason);
+  return arrow::Status::IOError(where, "no broker answered within ",
+                                fmt::format("{:g}", static_cast<double>(timeout.count()) / 1000), " s: ", reason);
 }
 
 }  // namespace clickstream::kafka
