@@ -1,0 +1,264 @@
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "event/landed_schema.h"
+#include "result_assertions.h"
+#include "sink/postgres/connect_errors.h"
+#include "sink/postgres/copy_binary.h"
+#include "sink/postgres/pg_connection.h"
+#include "sink/postgres/postgres_sink.h"
+#include "sink/postgres/table_layout.h"
+
+namespace clickstream::sink::postgres {
+namespace {
+
+std::shared_ptr<arrow::DataType> UtcMicros() { return arrow::timestamp(arrow::TimeUnit::MICRO, "UTC"); }
+std::shared_ptr<arrow::DataType> Enumeration() { return arrow::dictionary(arrow::int32(), arrow::utf8()); }
+
+// Every type the sink maps, in a schema of the test's own.
+std::shared_ptr<arrow::Schema> SmallSchema() {
+  return arrow::schema({
+      arrow::field("event_id", arrow::utf8(), false),
+      arrow::field("timestamp", UtcMicros(), false),
+      arrow::field("event_type", Enumeration(), false),
+      arrow::field("transaction_id", arrow::utf8(), true),
+      arrow::field("kafka_partition", arrow::int32(), false),
+      arrow::field("kafka_offset", arrow::int64(), false),
+      arrow::field("event_date", arrow::date32(), false),
+  });
+}
+
+std::string Hex(const std::string& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : bytes) {
+    hex += kDigits[c >> 4];
+    hex += kDigits[c & 0xf];
+  }
+  return hex;
+}
+
+TEST(PostgresTableLayout, DdlFollowsTheArrowSchema) {
+  ASSERT_OK_AND_ASSIGN(auto layout, LayoutFor(*SmallSchema(), TableName{"public", "events"}));
+  EXPECT_EQ(CreateTableSql(layout),
+            "CREATE TABLE \"public\".\"events\" (\n"
+            "  \"event_id\" text NOT NULL,\n"
+            "  \"timestamp\" timestamp with time zone NOT NULL,\n"
+            "  \"event_type\" text NOT NULL,\n"
+            "  \"transaction_id\" text,\n"
+            "  \"kafka_partition\" integer NOT NULL,\n"
+            "  \"kafka_offset\" bigint NOT NULL,\n"
+            "  \"event_date\" date NOT NULL,\n"
+            "  PRIMARY KEY (\"event_id\", \"timestamp\")\n"
+            ") PARTITION BY RANGE (\"timestamp\")");
+  EXPECT_EQ(CopySql(layout),
+            "COPY \"public\".\"events\" (\"event_id\", \"timestamp\", \"event_type\", \"transaction_id\", "
+            "\"kafka_partition\", \"kafka_offset\", \"event_date\") FROM STDIN (FORMAT binary)");
+  // 16617 days after the epoch is 2015-07-01.
+  EXPECT_EQ(CreateDayPartitionSql(layout, 16617),
+            "CREATE TABLE IF NOT EXISTS \"public\".\"events_p20150701\" PARTITION OF \"public\".\"events\" FOR VALUES "
+            "FROM ('2015-07-01 00:00:00+00') TO ('2015-07-02 00:00:00+00')");
+}
+
+TEST(PostgresTableLayout, EveryLandedSchemaMaps) {
+  for (DateColumn date_column : {DateColumn::kInPath, DateColumn::kInFile}) {
+    ASSERT_OK_AND_ASSIGN(auto layout, LayoutFor(*LandedSchema(date_column), TableName{"s", "t"}));
+    EXPECT_EQ(layout.columns.size(), static_cast<size_t>(LandedSchema(date_column)->num_fields()));
+    EXPECT_EQ(layout.key.back(), TimeColumn());
+  }
+}
+
+TEST(PostgresTableLayout, NamesAndUnsupportedTypes) {
+  ASSERT_OK_AND_ASSIGN(auto plain, ParseTableName("events", "public"));
+  EXPECT_EQ(plain.Quoted(), "\"public\".\"events\"");
+  ASSERT_OK_AND_ASSIGN(auto qualified, ParseTableName("analytics.Events", "public"));
+  EXPECT_EQ(qualified.Display(), "analytics.Events");
+  EXPECT_TRUE(ParseTableName("a.b.c", "public").status().IsInvalid());
+  EXPECT_TRUE(ParseTableName("", "public").status().IsInvalid());
+  EXPECT_EQ(QuoteIdentifier("we\"ird"), "\"we\"\"ird\"");
+  EXPECT_EQ(QuoteLiteral("it's"), "'it''s'");
+  EXPECT_FALSE(ColumnFor(*arrow::field("f", arrow::float64())).ok());
+  EXPECT_FALSE(ColumnFor(*arrow::field("t", arrow::timestamp(arrow::TimeUnit::NANO, "UTC"))).ok());
+  ASSERT_OK_AND_ASSIGN(auto naive, ColumnFor(*arrow::field("t", arrow::timestamp(arrow::TimeUnit::MICRO))));
+  EXPECT_EQ(naive.type, PgType::kTimestamp);
+}
+
+struct FitCase {
+  std::string name;
+  std::vector<ExistingColumn> table;
+  std::string misfit;  // empty: fits
+};
+
+TEST(PostgresTableLayout, ExistingTablesFitOrNameTheColumn) {
+  ASSERT_OK_AND_ASSIGN(auto layout, LayoutFor(*SmallSchema(), TableName{"public", "events"}));
+  const std::vector<ExistingColumn> fitting = {
+      {"event_id", "varchar", "character varying(64)", true, false},
+      {"timestamp", "timestamptz", "timestamp with time zone", true, false},
+      {"event_type", "text", "text", false, false},
+      {"transaction_id", "text", "text", false, false},
+      {"kafka_partition", "int4", "integer", false, false},
+      {"kafka_offset", "int8", "bigint", false, false},
+      {"event_date", "date", "date", false, false},
+  };
+  auto with = [&](size_t index, ExistingColumn column) {
+    auto columns = fitting;
+    columns[index] = std::move(column);
+    return columns;
+  };
+  auto plus = [&](ExistingColumn column) {
+    auto columns = fitting;
+    columns.push_back(std::move(column));
+    return columns;
+  };
+  const std::vector<FitCase> cases = {
+      {"fits, varchar for text", fitting, ""},
+      {"extra nullable column", plus({"note", "text", "text", false, false}), ""},
+      {"extra column with a default", plus({"id", "int8", "bigint", true, true}), ""},
+      {"missing column", std::vector<ExistingColumn>(fitting.begin(), fitting.end() - 1),
+       "it has no column \"event_date\" (date)"},
+      {"wrong type", with(4, {"kafka_partition", "int8", "bigint", false, false}),
+       "column \"kafka_partition\" is bigint, the events need integer"},
+      {"naive timestamp", with(1, {"timestamp", "timestamp", "timestamp without time zone", true, false}),
+       "column \"timestamp\" is timestamp without time zone, the events need timestamp with time zone"},
+      {"not null where events have nulls", with(3, {"transaction_id", "text", "text", true, false}),
+       "column \"transaction_id\" is NOT NULL, but events may have no transaction_id"},
+      {"extra not null column", plus({"tenant", "text", "text", true, false}),
+       "column \"tenant\" is NOT NULL without a default, and the events do not carry it"},
+  };
+  for (const FitCase& c : cases) {
+    const auto misfit = FirstMisfit(layout, c.table);
+    EXPECT_EQ(misfit.value_or(""), c.misfit) << c.name;
+  }
+}
+
+TEST(PostgresCopyBinary, EncodesEveryTypeBigEndianFromThe2000Epoch) {
+  arrow::StringBuilder ids;
+  arrow::TimestampBuilder times(UtcMicros(), arrow::default_memory_pool());
+  arrow::StringDictionary32Builder types;
+  arrow::StringBuilder transactions;
+  arrow::Int32Builder partitions;
+  arrow::Int64Builder offsets;
+  arrow::Date32Builder dates;
+  // 2000-01-01 00:00:01 UTC, and the Unix epoch (before PostgreSQL's).
+  ASSERT_TRUE(ids.AppendValues({"e1", "e2"}).ok());
+  ASSERT_TRUE(times.AppendValues({946'684'801'000'000, 0}).ok());
+  ASSERT_TRUE(types.Append("view").ok() && types.Append("transaction").ok());
+  ASSERT_TRUE(transactions.AppendNull().ok() && transactions.Append("tx").ok());
+  ASSERT_TRUE(partitions.AppendValues({3, -1}).ok());
+  ASSERT_TRUE(offsets.AppendValues({258, 1}).ok());
+  ASSERT_TRUE(dates.AppendValues({10'958, 0}).ok());
+  arrow::ArrayVector columns(7);
+  ASSERT_TRUE(ids.Finish(&columns[0]).ok() && times.Finish(&columns[1]).ok() && types.Finish(&columns[2]).ok() &&
+              transactions.Finish(&columns[3]).ok() && partitions.Finish(&columns[4]).ok() &&
+              offsets.Finish(&columns[5]).ok() && dates.Finish(&columns[6]).ok());
+  const auto batch = arrow::RecordBatch::Make(SmallSchema(), 2, columns);
+  ASSERT_OK_AND_ASSIGN(auto layout, LayoutFor(*SmallSchema(), TableName{"public", "events"}));
+
+  std::string out;
+  AppendCopyHeader(&out);
+  ASSERT_TRUE(AppendCopyTuples(*batch, layout, &out).ok());
+  AppendCopyTrailer(&out);
+  EXPECT_EQ(Hex(out),
+            "5047434f50590aff0d0a00"  // PGCOPY\n\377\r\n\0
+            "00000000" "00000000"     // flags, header extension
+            "0007"                                  // row 1: 7 fields
+            "00000002" "6531"                       // "e1"
+            "00000008" "00000000000f4240"           // 1 s after 2000-01-01
+            "00000004" "76696577"                   // "view" through the dictionary
+            "ffffffff"                              // NULL
+            "00000004" "00000003"                   // 3
+            "00000008" "0000000000000102"           // 258
+            "00000004" "00000001"                   // 2000-01-02
+            "0007"                                  // row 2
+            "00000002" "6532"                       // "e2"
+            "00000008" "fffca2fec4c82000"           // 1970-01-01: -946684800 s
+            "0000000b" "7472616e73616374696f6e"     // "transaction"
+            "00000002" "7478"                       // "tx"
+            "00000004" "ffffffff"                   // -1
+            "00000008" "0000000000000001"           // 1
+            "00000004" "ffffd533"                   // 1970-01-01: -10957 days
+            "ffff");                                // trailer
+}
+
+TEST(PostgresCopyBinary, RefusesABatchOfAnotherShape) {
+  ASSERT_OK_AND_ASSIGN(auto layout, LayoutFor(*SmallSchema(), TableName{"public", "events"}));
+  auto other = arrow::RecordBatch::MakeEmpty(LandedSchema(DateColumn::kInPath)).ValueOrDie();
+  std::string out;
+  EXPECT_TRUE(AppendCopyTuples(*other, layout, &out).IsInvalid());
+}
+
+TEST(PostgresTableLayout, DaysOfTheEventTimes) {
+  arrow::TimestampBuilder times(UtcMicros(), arrow::default_memory_pool());
+  const int64_t day = 86'400'000'000;
+  ASSERT_TRUE(times.AppendValues({16617 * day, 16617 * day + day - 1, 16618 * day, 16617 * day + 5, 1, -1}).ok());
+  std::shared_ptr<arrow::Array> column;
+  ASSERT_TRUE(times.Finish(&column).ok());
+  auto schema = arrow::schema({arrow::field("event_id", arrow::utf8()), arrow::field("timestamp", UtcMicros())});
+  auto ids = arrow::MakeArrayOfNull(arrow::utf8(), 6).ValueOrDie();
+  ASSERT_OK_AND_ASSIGN(auto layout, LayoutFor(*schema, TableName{"public", "events"}));
+  EXPECT_EQ(DaysOf(*arrow::RecordBatch::Make(schema, 6, {ids, column}), layout), (std::set<int32_t>{-1, 0, 16617, 16618}));
+}
+
+TEST(PostgresConnectErrors, UrisLoseTheirPassword) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"postgresql://alice:s3cret@db:5432/shop", "postgresql://alice@db:5432/shop"},
+      {"postgres://alice:p%40ss@[::1]:5432/shop?sslmode=require", "postgres://alice@[::1]:5432/shop?sslmode=require"},
+      {"postgresql://alice@db/shop", "postgresql://alice@db/shop"},
+      {"postgresql://db:5432/shop?password=s3cret&sslmode=disable",
+       "postgresql://db:5432/shop?password=***&sslmode=disable"},
+      {"host=db user=alice password=s3cret dbname=shop", "host=db user=alice password=*** dbname=shop"},
+  };
+  for (const auto& [uri, redacted] : cases) EXPECT_EQ(RedactUri(uri), redacted) << uri;
+  EXPECT_EQ(Scrub("bad s3cret here, s3cret", "s3cret"), "bad *** here, ***");
+  EXPECT_EQ(Scrub("nothing", ""), "nothing");
+}
+
+TEST(PostgresConnectErrors, LibpqMessagesBecomeOneLineWithTheFix) {
+  const ConnectTarget target{"127.0.0.1", "5432", "alice", "shop"};
+  EXPECT_EQ(target.Uri(), "postgresql://alice@127.0.0.1:5432/shop");
+  struct Case {
+    std::string libpq;
+    std::string expected_start;
+  };
+  const std::string prefix = "cannot connect to PostgreSQL at 127.0.0.1:5432 as user alice, database shop: ";
+  const std::vector<Case> cases = {
+      {"connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password authentication failed for user "
+       "\"alice\"",
+       "wrong password, or no such user (password authentication failed for user \"alice\"); check the user"},
+      {"connection to server at \"127.0.0.1\", port 5432 failed: Connection refused Is the server running on that "
+       "host and accepting TCP/IP connections?",
+       "the server is unreachable (Connection refused"},
+      {"connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  database \"shop\" does not exist",
+       "no such database (database \"shop\" does not exist); create it"},
+      {"connection to server at \"127.0.0.1\", port 5432 failed: fe_sendauth: no password supplied",
+       "the server wants a password and none was given"},
+      {"connection to server at \"127.0.0.1\", port 5432 failed: timeout expired", "the server is unreachable"},
+      {"could not translate host name \"nowhere\" to address: Name or service not known",
+       "the server is unreachable (could not translate host name"},
+      {"connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  no pg_hba.conf entry for host \"127.0.0.1\"",
+       "the server does not accept this client"},
+      {"connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  permission denied for database \"shop\"",
+       "the user may not connect to this database"},
+      {"something new", "something new"},
+  };
+  for (const Case& c : cases) {
+    const std::string message = ExplainConnectFailure(target, c.libpq);
+    EXPECT_EQ(message.rfind(prefix + c.expected_start, 0), 0u) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos);
+  }
+}
+
+TEST(PostgresSink, RecognisesItsUris) {
+  EXPECT_TRUE(IsPostgresUri("postgresql://u@h/db"));
+  EXPECT_TRUE(IsPostgresUri("postgres://u@h/db"));
+  EXPECT_FALSE(IsPostgresUri("/data/postgresql://x"));
+  EXPECT_FALSE(IsPostgresUri("s3://bucket/prefix"));
+}
+
+}  // namespace
+}  // namespace clickstream::sink::postgres
