@@ -5,6 +5,7 @@
 // has landed, so a restart resumes from it and Kafka's committed offsets only serve lag tools.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -71,6 +72,9 @@ class Sink {
   // state kept for them. Never called while Land() runs.
   virtual void Forget(const std::set<int32_t>& partitions) = 0;
 };
+
+// "YYYYMMDD_HHMMSS_mmm" of the instant, UTC: the write time a landing round is named by.
+std::string FormatWriteTime(std::chrono::system_clock::time_point when);
 
 // Fencing: the destination says another member took over a partition since this one recovered it.
 arrow::Status FencedError(const std::string& message);
