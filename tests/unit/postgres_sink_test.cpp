@@ -231,9 +231,9 @@ TEST(PostgresConnectErrors, LibpqMessagesBecomeOneLineWithTheFix) {
       {"connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password authentication failed for user "
        "\"alice\"",
        "wrong password, or no such user (password authentication failed for user \"alice\"); check the user"},
-      {"connection to server at \"127.0.0.1\", port 5432 failed: Connection refused Is the server running on that "
-       "host and accepting TCP/IP connections?",
-       "the server is unreachable (Connection refused"},
+      {"connection to server at \"127.0.0.1\", port 5432 failed: Connection refused\n\tIs the server running on that "
+       "host and accepting TCP/IP connections?\nconnection to server at \"::1\", port 5432 failed: Connection refused",
+       "the server is unreachable (Connection refused); check the host and port"},
       {"connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  database \"shop\" does not exist",
        "no such database (database \"shop\" does not exist); create it"},
       {"connection to server at \"127.0.0.1\", port 5432 failed: fe_sendauth: no password supplied",

@@ -10,9 +10,11 @@ namespace {
 
 bool Contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 
-// libpq says "connection to server at "h" (addr), port p failed: FATAL:  <reason>"; the target is
-// already named, so keep the reason.
+// libpq says "connection to server at "h" (addr), port p failed: FATAL:  <reason>", then hints
+// on further lines (and the same for each further address tried); the target is already named,
+// so keep the first reason.
 std::string_view Reason(std::string_view message) {
+  message = message.substr(0, message.find('\n'));
   constexpr std::string_view kFailed = "failed: ";
   if (const size_t at = message.find(kFailed); at != std::string_view::npos) message.remove_prefix(at + kFailed.size());
   constexpr std::array<std::string_view, 2> kSeverities = {"FATAL:  ", "ERROR:  "};

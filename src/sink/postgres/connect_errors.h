@@ -25,7 +25,8 @@ std::string RedactUri(std::string_view uri);
 // Every occurrence of `secret` in `text` replaced by "***" (nothing when the secret is empty).
 std::string Scrub(std::string_view text, std::string_view secret);
 
-// The one-line start-up message for a connection attempt libpq reported as failed.
+// The one-line start-up message for a connection attempt libpq reported as failed (its message
+// may span lines).
 std::string ExplainConnectFailure(const ConnectTarget& target, std::string_view libpq_message);
 
 }  // namespace clickstream::sink::postgres

@@ -82,7 +82,9 @@ PgConnection PgConnection::Open(const std::vector<std::pair<std::string, std::st
 }
 
 std::string PgConnection::ErrorMessage() const {
-  return conn_ ? OneLine(PQerrorMessage(conn_.get())) : "out of memory";
+  std::string message = conn_ ? PQerrorMessage(conn_.get()) : "out of memory";
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  return message;
 }
 
 std::string PgConnection::host() const { return conn_ ? OrEmpty(PQhost(conn_.get())) : ""; }
@@ -107,7 +109,7 @@ arrow::Status PgConnection::FailureOf(PgResultPtr result, std::string_view conte
     const std::string primary = OrEmpty(PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY));
     error.message = primary.empty() ? OneLine(PQresultErrorMessage(result.get())) : primary;
   }
-  if (error.message.empty()) error.message = ErrorMessage();
+  if (error.message.empty()) error.message = OneLine(ErrorMessage());
   if (error.message.empty()) error.message = "the connection failed";
   return PgErrorStatus(error, context);
 }

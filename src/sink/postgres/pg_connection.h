@@ -64,6 +64,7 @@ class PgConnection {
   static PgConnection Open(const std::vector<std::pair<std::string, std::string>>& settings);
 
   bool ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
+  // libpq's message as it is (hints on further lines).
   std::string ErrorMessage() const;
   // The settings in use (also known after a failed attempt), for messages.
   std::string host() const;
