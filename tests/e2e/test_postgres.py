@@ -313,3 +313,20 @@ def test_a_server_gone_mid_run_exits_1_and_a_restart_completes(broker, postgres,
     producer.join()
     run_to_idle(tmp_path, "restarted", args)
     assert_exactly_in_table(postgres, table_for(topic), all_ids(total))
+
+
+@pytest.mark.parametrize("step", ["postgres-after-progress:3", "postgres-after-copy:3", "postgres-after-commit:3"])
+def test_a_crash_at_each_step_of_a_round_leaves_nothing_half_committed(broker, postgres, topic, tmp_path, step,
+                                                                      monkeypatch):
+    total = 20_000
+    create_topic(broker.bootstrap, topic, partitions=3)
+    produce_events(broker.bootstrap, topic, total)
+    args = pg_args(broker.bootstrap, topic, postgres.uri, "g-pg-crash", "--batch-size", "1000")
+    monkeypatch.setenv("CLICKSTREAM_CRASH_AT", step)
+    crashed = ConsumerProcess(tmp_path, "crashed", args)
+    assert crashed.wait() == -signal.SIGKILL, crashed.stderr()
+    monkeypatch.delenv("CLICKSTREAM_CRASH_AT")
+    # Whatever the round reached, the rows and the progress table agree.
+    assert progress_of(postgres, "g-pg-crash", topic) == highest_offsets(postgres, table_for(topic))
+    run_to_idle(tmp_path, "restarted", args)
+    assert_exactly_in_table(postgres, table_for(topic), all_ids(total))

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 
+#include "common/crash_point.h"
 #include "sink/postgres/connect_errors.h"
 #include "sink/postgres/copy_binary.h"
 #include "sink/postgres/pg_connection.h"
@@ -285,8 +286,11 @@ arrow::Result<std::vector<LandedBatch>> PostgresSink::Land(const std::vector<Par
       return landed;
     }
   }
+  CrashPoint("postgres-after-progress");
   if (has_rows) ARROW_RETURN_NOT_OK(Clean(connection_.CopyIn(copy_sql_, payload)));
+  CrashPoint("postgres-after-copy");
   ARROW_RETURN_NOT_OK(Clean(transaction.Commit()));
+  CrashPoint("postgres-after-commit");
   for (const auto& [partition, round] : rounds) expected_next_[partition] = round.target;
   return landed;
 }
