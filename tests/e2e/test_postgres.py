@@ -131,6 +131,12 @@ def highest_offsets(postgres: PostgresServer, table: str) -> dict[int, int]:
                                  "GROUP BY kafka_partition").fetchall())
 
 
+def readme_funnel_sql() -> str:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**The funnel in SQL**"):]
+    return section[section.index("```sql") + len("```sql"):section.index("```", section.index("```sql") + 6)]
+
+
 def test_lands_100k_events_exactly_with_types_and_day_partitions(broker, postgres, topic, tmp_path):
     create_topic(broker.bootstrap, topic, partitions=6)
     produce_events(broker.bootstrap, topic, 100_000)
@@ -158,6 +164,11 @@ def test_lands_100k_events_exactly_with_types_and_day_partitions(broker, postgre
                               f"FROM {table} WHERE event_id = 'ev_0000002'").fetchone()
         assert sample[:2] == ("tx_002", "transaction") and str(sample[2]) == "2015-06-03 12:02:02"
         assert sample[3] == "Safari"
+    # The README's funnel SQL runs on the landed table and counts every event once.
+    with postgres.connect() as conn:
+        funnel = conn.execute(readme_funnel_sql().replace("clickstream_events", table)).fetchall()
+    assert sum(row[5] + row[6] + row[7] for row in funnel) == 100_000
+    assert {row[0].isoformat() for row in funnel} == {"2015-06-01", "2015-06-02", "2015-06-03"}
     # The table records progress; Kafka's committed offsets follow it for lag tools.
     progress = progress_of(postgres, "g-pg-100k", topic)
     assert progress == highest_offsets(postgres, table)
