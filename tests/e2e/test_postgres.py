@@ -252,9 +252,9 @@ def test_a_stalled_member_whose_partitions_moved_commits_nothing_stale(broker, p
     assert progress_of(postgres, "g-pg-stall", topic) == highest_offsets(postgres, table_for(topic))
 
 
-def one_line_failure(broker, topic: str, uri: str, table: str) -> str:
-    result = run_clickstream("consume", "-b", broker.bootstrap, "-t", topic, "-o", uri, "--table", table,
-                             "--exit-when-idle-ms", "1000", timeout=60)
+def one_line_failure(broker, topic: str, uri: str, table: str | None) -> str:
+    result = run_clickstream("consume", "-b", broker.bootstrap, "-t", topic, "-o", uri,
+                             *(["--table", table] if table else []), "--exit-when-idle-ms", "1000", timeout=60)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1, result.stderr
@@ -297,6 +297,9 @@ def test_start_up_failures_are_one_line_and_exit_2(broker, postgres, topic):
     assert "reader-password" not in line
     line = one_line_failure(broker, topic, base.rsplit("/", 1)[0] + "/latin1", "t1")
     assert "encoded LATIN1" in line and "UTF8" in line
+    # A mistyped scheme is not taken for a database, and its password is not repeated either.
+    line = one_line_failure(broker, topic, base.replace("postgresql://", "postgresq://"), None)
+    assert "postgresq://clickstream@127.0.0.1" in line
 
 
 def test_a_server_gone_mid_run_exits_1_and_a_restart_completes(broker, postgres, topic, tmp_path):

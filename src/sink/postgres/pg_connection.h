@@ -81,8 +81,6 @@ class PgConnection {
   // COPY … FROM STDIN with the whole payload, then its completion.
   arrow::Status CopyIn(const std::string& copy_sql, std::string_view payload);
 
-  PGconn* handle() const { return conn_.get(); }
-
  private:
   explicit PgConnection(PGconn* conn) : conn_(conn) {}
   arrow::Status FailureOf(PgResultPtr result, std::string_view context) const;
