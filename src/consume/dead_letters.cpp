@@ -22,8 +22,8 @@ arrow::Result<std::unique_ptr<DeadLetterQueue>> DeadLetterQueue::Make(const kafk
   DeadLetterQueue* self = queue.get();
   kafka::ProducerCallbacks callbacks;
   callbacks.on_delivery = [self](const kafka::DeliveryReport& report) {
-    if (report.error == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    if (self->failed_since_flush_++ == 0) self->first_failure_ = rd_kafka_err2str(report.error);
+    if (report.delivered) return;
+    if (self->failed_since_flush_++ == 0) self->first_failure_ = report.error;
   };
   ARROW_ASSIGN_OR_RAISE(queue->producer_, kafka::Producer::Make(std::move(conf), std::move(callbacks)));
   return queue;
