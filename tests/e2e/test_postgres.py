@@ -110,10 +110,23 @@ def run_to_idle(tmp_path: Path, name: str, args: list[str], idle_ms: int = 4000)
     return consumer
 
 
+def identity_columns(conn: psycopg.Connection, table: str) -> list[str]:
+    """The table's key without the event time: the event identity, whatever its columns are."""
+    key = conn.execute("SELECT a.attname FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid "
+                       "AND a.attnum = ANY(c.conkey) WHERE c.conrelid = %s::regclass AND c.contype = 'p'",
+                       (table,)).fetchall()
+    return [name for (name,) in key if name != "timestamp"]
+
+
 def assert_exactly_in_table(postgres: PostgresServer, table: str, expected_ids: set[str]) -> None:
+    """Every message once: by its Kafka coordinates, by the event identity, and by the test's ids."""
     with postgres.connect() as conn:
-        rows, distinct = conn.execute(f"SELECT count(*), count(DISTINCT event_id) FROM {table}").fetchone()
-        assert rows == distinct == len(expected_ids), f"{rows} rows, {distinct} distinct, expected {len(expected_ids)}"
+        identity = ", ".join(f'"{name}"' for name in identity_columns(conn, table))
+        rows, messages, events = conn.execute(
+            f"SELECT count(*), count(DISTINCT (kafka_partition, kafka_offset)), count(DISTINCT ({identity}, 0)) "
+            f"FROM {table}").fetchone()
+        assert rows == messages == events == len(expected_ids), \
+            f"{rows} rows, {messages} distinct messages, {events} distinct identities, expected {len(expected_ids)}"
         ids = {row[0] for row in conn.execute(f"SELECT event_id FROM {table}")}
     assert ids == expected_ids
 
