@@ -310,6 +310,8 @@ def test_start_up_failures_are_one_line_and_exit_2(broker, postgres, topic):
     assert "reader-password" not in line
     line = one_line_failure(broker, topic, base.rsplit("/", 1)[0] + "/latin1", "t1")
     assert "encoded LATIN1" in line and "UTF8" in line
+    line = one_line_failure(broker, topic, base + "?client_encoding=LATIN1", "t1")
+    assert "client encoding is LATIN1" in line and "drop client_encoding" in line
     # A mistyped scheme is not taken for a database, and its password is not repeated either.
     line = one_line_failure(broker, topic, base.replace("postgresql://", "postgresq://"), None)
     assert "postgresq://clickstream@127.0.0.1" in line
