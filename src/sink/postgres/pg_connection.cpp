@@ -46,6 +46,17 @@ void IgnoreNotice(void* /*arg*/, const char* /*message*/) {}
 
 std::string OrEmpty(const char* text) { return text ? text : ""; }
 
+// The statement's first three words ("UPDATE "s"."t" SET", "CREATE TABLE IF"): enough to say
+// which one failed, without its whole text.
+std::string StatementName(std::string_view sql) {
+  size_t end = 0;
+  for (int words = 0; words < 3 && end != std::string_view::npos; ++words) {
+    end = sql.find_first_not_of(" \n", end);
+    if (end != std::string_view::npos) end = sql.find_first_of(" \n", end);
+  }
+  return std::string(sql.substr(0, end));
+}
+
 }  // namespace
 
 int64_t PgResult::AffectedRows() const {
@@ -122,8 +133,7 @@ arrow::Result<PgResult> PgConnection::Exec(const std::string& sql, const std::ve
                                   values.data(), nullptr, nullptr, /*resultFormat=*/0));
   const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    // The statement's first words say which one failed without echoing its parameters.
-    return FailureOf(std::move(result), sql.substr(0, std::min<size_t>(sql.find_first_of("(\n"), 60)));
+    return FailureOf(std::move(result), StatementName(sql));
   }
   return PgResult(std::move(result));
 }
