@@ -359,3 +359,31 @@ def test_a_crash_at_each_step_of_a_round_leaves_nothing_half_committed(broker, p
     assert progress_of(postgres, "g-pg-crash", topic) == highest_offsets(postgres, table_for(topic))
     run_to_idle(tmp_path, "restarted", args)
     assert_exactly_in_table(postgres, table_for(topic), all_ids(total))
+
+
+def test_dead_letters_go_to_their_topic_and_still_move_the_progress(broker, postgres, topic, tmp_path):
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from test_consume import KEY_DELIMITER, event_lines
+
+    create_topic(broker.bootstrap, topic, partitions=1)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for line in event_lines(5):
+        producer.send(topic, value=line.split(KEY_DELIMITER, 1)[1].encode())
+    for i in range(5):
+        producer.send(topic, value=f"not json {i}".encode())
+    producer.flush()
+    producer.close()
+    args = pg_args(broker.bootstrap, topic, postgres.uri, "g-pg-dlq", "--batch-size", "5")
+    first = run_to_idle(tmp_path, "first", args, idle_ms=3000)
+    assert "5 dead letters" in first.stderr(), first.stderr()
+    assert_exactly_in_table(postgres, table_for(topic), all_ids(5))
+    assert progress_of(postgres, "g-pg-dlq", topic) == {0: 10}  # past the dead-letter-only batch
+    second = run_to_idle(tmp_path, "second", args, idle_ms=3000)
+    assert "p0@10" in second.stderr(), second.stderr()
+
+    dlq = KafkaConsumer(f"{topic}.dlq", bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
+                        consumer_timeout_ms=5000, enable_auto_commit=False)
+    dead = list(dlq)
+    dlq.close()
+    assert sorted(m.value for m in dead) == [f"not json {i}".encode() for i in range(5)]
