@@ -90,7 +90,7 @@ def test_the_sink_against_the_server(postgres):
                             capture_output=True, text=True, timeout=300,
                             env={**os.environ, "CLICKSTREAM_TEST_POSTGRES_URI": postgres.uri})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "[  PASSED  ] 5 tests" in result.stdout, result.stdout
+    assert "[  PASSED  ] 6 tests" in result.stdout, result.stdout
 
 
 # --- consume --output postgresql://… against a real broker and server ---
@@ -387,3 +387,17 @@ def test_dead_letters_go_to_their_topic_and_still_move_the_progress(broker, post
     dead = list(dlq)
     dlq.close()
     assert sorted(m.value for m in dead) == [f"not json {i}".encode() for i in range(5)]
+
+
+def test_a_replayed_input_lands_each_event_once(broker, postgres, topic, tmp_path):
+    """The same events produced twice: the table's identity key keeps one row per event, and the
+    progress still moves past every message."""
+    create_topic(broker.bootstrap, topic, partitions=3)
+    produce_events(broker.bootstrap, topic, 3_000)
+    args = pg_args(broker.bootstrap, topic, postgres.uri, "g-pg-replay", "--batch-size", "1000")
+    run_to_idle(tmp_path, "first", args, idle_ms=3000)
+    produce_events(broker.bootstrap, topic, 3_000)
+    produce_events(broker.bootstrap, topic, 1_000, start=3_000)
+    run_to_idle(tmp_path, "second", args, idle_ms=3000)
+    assert_exactly_in_table(postgres, table_for(topic), all_ids(4_000))
+    assert sum(progress_of(postgres, "g-pg-replay", topic).values()) == 7_000

@@ -18,6 +18,7 @@ namespace clickstream::sink::postgres {
 namespace sqlstate {
 inline constexpr char kInsufficientPrivilege[] = "42501";
 inline constexpr char kInvalidObjectDefinition[] = "42P17";  // e.g. an overlapping partition
+inline constexpr char kUniqueViolation[] = "23505";
 }  // namespace sqlstate
 
 struct PgResultDeleter {

@@ -108,6 +108,9 @@ class PostgresSink final : public Sink {
   arrow::Status EnsureDayPartitions(const std::vector<PartitionBatchData>& batches);
   arrow::Result<bool> MoveProgress(int32_t partition, const PartitionRound& round);
   arrow::Status LandedElsewhereOrFenced(const std::map<int32_t, PartitionRound>& rounds);
+  // `payload` null: no rows, only progress.
+  arrow::Status Transact(const std::map<int32_t, PartitionRound>& rounds, const std::string* payload,
+                         bool through_staging);
   arrow::Status Clean(const arrow::Status& status) const;
 
   const PostgresSinkOptions options_;
@@ -273,26 +276,43 @@ arrow::Result<std::vector<LandedBatch>> PostgresSink::Land(const std::vector<Par
   postgres::AppendCopyTrailer(&payload);
   const bool has_rows = std::any_of(landed.begin(), landed.end(), [](const LandedBatch& b) { return b.bytes > 0; });
 
+  arrow::Status status = Transact(rounds, has_rows ? &payload : nullptr, /*through_staging=*/false);
+  const auto error = postgres::ErrorOf(status);
+  if (error && error->sqlstate == postgres::sqlstate::kUniqueViolation) {
+    // An identity already in the table (the same input replayed into the topic): the round goes
+    // again through a staging table that skips the rows the key already holds. Only then, so the
+    // usual round pays for no second copy.
+    status = Transact(rounds, &payload, /*through_staging=*/true);
+  }
+  ARROW_RETURN_NOT_OK(Clean(status));
+  for (const auto& [partition, round] : rounds) expected_next_[partition] = round.target;
+  return landed;
+}
+
+// One landing transaction. OK also when the round turns out to have landed already.
+arrow::Status PostgresSink::Transact(const std::map<int32_t, PartitionRound>& rounds, const std::string* payload,
+                                     bool through_staging) {
   ARROW_ASSIGN_OR_RAISE(auto transaction, Transaction::Begin(&connection_));
   // Progress first: its row locks order the members, so a fenced one stops before copying rows.
   // Partitions in ascending order, so two members never wait on each other's locks.
   for (const auto& [partition, round] : rounds) {
-    auto moved = MoveProgress(partition, round);
-    ARROW_RETURN_NOT_OK(Clean(moved.status()));
-    if (!*moved) {
+    ARROW_ASSIGN_OR_RAISE(const bool moved, MoveProgress(partition, round));
+    if (!moved) {
       transaction.Rollback();
-      ARROW_RETURN_NOT_OK(Clean(LandedElsewhereOrFenced(rounds)));
-      for (const auto& [landed_partition, landed_round] : rounds) expected_next_[landed_partition] = landed_round.target;
-      return landed;
+      return LandedElsewhereOrFenced(rounds);
     }
   }
   CrashPoint("postgres-after-progress");
-  if (has_rows) ARROW_RETURN_NOT_OK(Clean(connection_.CopyIn(copy_sql_, payload)));
+  if (payload != nullptr && !through_staging) ARROW_RETURN_NOT_OK(connection_.CopyIn(copy_sql_, *payload));
+  if (payload != nullptr && through_staging) {
+    ARROW_RETURN_NOT_OK(connection_.Exec(postgres::CreateStagingTableSql(layout_)));
+    ARROW_RETURN_NOT_OK(connection_.CopyIn(postgres::CopyIntoStagingSql(layout_), *payload));
+    ARROW_RETURN_NOT_OK(connection_.Exec(postgres::InsertNewFromStagingSql(layout_)));
+  }
   CrashPoint("postgres-after-copy");
-  ARROW_RETURN_NOT_OK(Clean(transaction.Commit()));
+  ARROW_RETURN_NOT_OK(transaction.Commit());
   CrashPoint("postgres-after-commit");
-  for (const auto& [partition, round] : rounds) expected_next_[partition] = round.target;
-  return landed;
+  return arrow::Status::OK();
 }
 
 // --- start-up ---

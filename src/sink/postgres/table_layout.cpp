@@ -147,10 +147,35 @@ std::string CreateDayPartitionSql(const TableLayout& layout, int32_t day) {
                      QuoteLiteral(IsoDate(day + 1) + suffix));
 }
 
-std::string CopySql(const TableLayout& layout) {
+namespace {
+
+std::vector<std::string> ColumnNames(const TableLayout& layout) {
   std::vector<std::string> names;
   for (const PgColumn& column : layout.columns) names.push_back(column.name);
-  return fmt::format("COPY {} ({}) FROM STDIN (FORMAT binary)", layout.table.Quoted(), QuotedList(names));
+  return names;
+}
+
+std::string QuotedStaging() { return "pg_temp." + QuoteIdentifier(kStagingTable); }
+
+}  // namespace
+
+std::string CopySql(const TableLayout& layout) {
+  return fmt::format("COPY {} ({}) FROM STDIN (FORMAT binary)", layout.table.Quoted(), QuotedList(ColumnNames(layout)));
+}
+
+std::string CopyIntoStagingSql(const TableLayout& layout) {
+  return fmt::format("COPY {} ({}) FROM STDIN (FORMAT binary)", QuotedStaging(), QuotedList(ColumnNames(layout)));
+}
+
+std::string CreateStagingTableSql(const TableLayout& layout) {
+  return fmt::format("CREATE TEMPORARY TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS",
+                     QuoteIdentifier(kStagingTable), layout.table.Quoted());
+}
+
+std::string InsertNewFromStagingSql(const TableLayout& layout) {
+  const std::string columns = QuotedList(ColumnNames(layout));
+  return fmt::format("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING", layout.table.Quoted(), columns,
+                     columns, QuotedStaging());
 }
 
 std::string CreateOffsetsTableSql(std::string_view schema) {

@@ -61,6 +61,13 @@ std::string DayPartitionName(const TableName& table, int32_t day);
 std::string CreateDayPartitionSql(const TableLayout& layout, int32_t day);
 std::string CopySql(const TableLayout& layout);
 
+// Rows whose identity the table already holds (a replayed input) are skipped: the round then
+// goes through this session's temporary staging table, emptied at every commit.
+inline constexpr char kStagingTable[] = "clickstream_staging";
+std::string CreateStagingTableSql(const TableLayout& layout);
+std::string CopyIntoStagingSql(const TableLayout& layout);
+std::string InsertNewFromStagingSql(const TableLayout& layout);
+
 // The progress table: per consumer group, topic and partition, the next offset to consume.
 inline constexpr char kOffsetsTable[] = "clickstream_offsets";
 std::string CreateOffsetsTableSql(std::string_view schema);
