@@ -116,7 +116,7 @@ arrow::Result<FunnelTable> ReadFunnel(const std::string& input_dir, const std::v
   ARROW_RETURN_NOT_OK(arrow::compute::Initialize());
   std::shared_ptr<fs::FileSystem> filesystem;
   std::string root;
-  if (sink::SchemeOf(input_dir).empty()) {
+  if (sink::IsLocalPath(input_dir)) {
     filesystem = std::make_shared<fs::LocalFileSystem>();
     root = AbsolutePath(input_dir);
     while (root.size() > 1 && root.back() == '/') root.pop_back();

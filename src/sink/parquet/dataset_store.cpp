@@ -15,13 +15,15 @@ std::string SchemeOf(const std::string& location) {
   return location.substr(0, colon);
 }
 
+bool IsLocalPath(const std::string& location) {
+  // "s3:bucket/x" is a mistyped URI far more often than a directory meant to be named "s3:…".
+  return SchemeOf(location).empty() && !location.starts_with("s3:");
+}
+
 arrow::Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const std::string& location) {
   const std::string scheme = SchemeOf(location);
-  if (scheme.empty()) {
-    // "s3:bucket/x" is a mistyped URI far more often than a directory meant to be named "s3:…".
-    if (location.starts_with("s3:")) return arrow::Status::Invalid(location, ": did you mean s3://bucket/prefix?");
-    return OpenLocalDatasetStore(location);
-  }
+  if (IsLocalPath(location)) return OpenLocalDatasetStore(location);
+  if (scheme.empty()) return arrow::Status::Invalid(location, ": did you mean s3://bucket/prefix?");
   if (scheme == "file") return OpenLocalDatasetStore(location.substr(std::string("file://").size()));
   if (scheme == "s3") return OpenS3DatasetStore(location);
   // Arrow also has GCS and Azure file systems, but landing there is untested: refuse rather than
