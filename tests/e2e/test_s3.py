@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -201,10 +202,12 @@ def test_report_on_s3_finds_the_same_drop_as_on_a_local_copy(s3_env, bucket, tmp
     assert report_body(on_s3.stdout) == report_body(on_disk.stdout)
 
 
-def bad_destinations(server, bucket: str) -> list[tuple[str, dict, str]]:
+def bad_destinations(server, bucket: str, silent_port: int) -> list[tuple[str, dict, str]]:
     """(output, environment overrides, words the one-line message must contain)."""
     dead_port = free_port()
     return [
+        # Accepts connections and never answers: the SDK's timeouts, not a hang.
+        (s3_output(bucket), {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent_port}"}, "cannot reach"),
         (f"s3://no-such-bucket/{PREFIX}", {}, "does not exist"),
         (s3_output(bucket), {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE"}, "access denied"),
         (s3_output(bucket), {"AWS_SECRET_ACCESS_KEY": "wrong-secret"}, "access denied"),
@@ -215,7 +218,17 @@ def bad_destinations(server, bucket: str) -> list[tuple[str, dict, str]]:
 
 
 def test_bad_destinations_exit_2_at_start_up_with_one_line(s3_env, bucket, tmp_path):
-    for output, env, words in bad_destinations(s3_env, bucket):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    with silent:
+        check_bad_destinations(bad_destinations(s3_env, bucket, silent.getsockname()[1]), tmp_path)
+    # Nothing landed locally under a directory named after the scheme.
+    assert list(Path(tmp_path).iterdir()) == []
+
+
+def check_bad_destinations(cases: list[tuple[str, dict, str]], tmp_path: Path) -> None:
+    for output, env, words in cases:
         for command in (["consume", "-b", "127.0.0.1:1", "-t", "t", "-o", output], ["report", "--input", output]):
             started = time.monotonic()
             result = run_clickstream(*command, env=env, timeout=60, cwd=tmp_path)
@@ -226,5 +239,3 @@ def test_bad_destinations_exit_2_at_start_up_with_one_line(s3_env, bucket, tmp_p
             assert len(lines) == 1, (command, result.stderr)
             assert output.split("?")[0].rstrip("/") in lines[0] or output in lines[0], lines[0]
             assert words in lines[0], lines[0]
-    # Nothing landed locally under a directory named after the scheme.
-    assert list(Path(tmp_path).iterdir()) == []

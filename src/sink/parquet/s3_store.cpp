@@ -22,11 +22,18 @@ namespace {
 
 // Uploads wait on the network, not the CPU: several in flight hide the round trips of small files.
 constexpr size_t kMaxUploadThreads = 8;
-// Start-up must fail within seconds on a dead endpoint; the landing pipeline retries mid-run
-// failures for --write-retry-ms on top of these few quick SDK retries.
-constexpr double kConnectTimeoutSeconds = 3;
-constexpr double kRequestTimeoutSeconds = 30;
-constexpr int64_t kMaxSdkRetries = 3;
+// The request timeout is a stall detector (curl's "less than 1 byte/s for this long"), not a
+// limit on a transfer's length. The landing pipeline retries mid-run failures for
+// --write-retry-ms on top of a few quick SDK retries.
+struct Patience {
+  double connect_timeout_seconds;
+  double request_timeout_seconds;
+  int64_t max_retries;
+};
+constexpr Patience kLandingPatience{3, 20, 3};
+// The start-up check must fail within seconds even on an endpoint that accepts connections and
+// never answers: (1 + 1 retry) x 5 s at worst.
+constexpr Patience kStartupPatience{2, 5, 1};
 constexpr int64_t kFirstRetryDelayMs = 100;
 
 // ---------------------------------------------------------------------------------------------
@@ -63,13 +70,24 @@ arrow::Status EnsureSubsystemInitialized() {
 // never a client error such as a rejected signature.
 class BoundedRetryStrategy final : public afs::S3RetryStrategy {
  public:
+  explicit BoundedRetryStrategy(int64_t max_retries) : max_retries_(max_retries) {}
   bool ShouldRetry(const AWSErrorDetail& error, int64_t attempted_retries) override {
-    return error.should_retry && attempted_retries < kMaxSdkRetries;
+    return error.should_retry && attempted_retries < max_retries_;
   }
   int64_t CalculateDelayBeforeNextRetry(const AWSErrorDetail& /*error*/, int64_t attempted_retries) override {
     return kFirstRetryDelayMs << std::min<int64_t>(attempted_retries, 4);
   }
+
+ private:
+  int64_t max_retries_;
 };
+
+afs::S3Options WithPatience(afs::S3Options options, const Patience& patience) {
+  options.connect_timeout = patience.connect_timeout_seconds;
+  options.request_timeout = patience.request_timeout_seconds;
+  options.retry_strategy = std::make_shared<BoundedRetryStrategy>(patience.max_retries);
+  return options;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Parsing s3://bucket/prefix
@@ -143,9 +161,6 @@ arrow::Result<S3Location> ParseS3Location(const std::string& uri) {
   }
   location.options = *std::move(options);
   if (location.options.region.empty()) location.options.region = DefaultRegion();
-  location.options.connect_timeout = kConnectTimeoutSeconds;
-  location.options.request_timeout = kRequestTimeoutSeconds;
-  location.options.retry_strategy = std::make_shared<BoundedRetryStrategy>();
   // Lets a small file go up as one PutObject at Close() instead of create/upload/complete.
   location.options.allow_delayed_open = true;
   location.endpoint = location.options.endpoint_override.empty()
@@ -288,9 +303,11 @@ class S3DatasetStore final : public DatasetStore {
 arrow::Result<std::unique_ptr<DatasetStore>> OpenS3DatasetStore(const std::string& uri) {
   ARROW_RETURN_NOT_OK(EnsureSubsystemInitialized());
   ARROW_ASSIGN_OR_RAISE(S3Location location, ParseS3Location(uri));
-  auto filesystem = afs::S3FileSystem::Make(location.options);
+  auto probe = afs::S3FileSystem::Make(WithPatience(location.options, kStartupPatience));
+  if (!probe.ok()) return BucketUnusable(location, probe.status());
+  ARROW_RETURN_NOT_OK(CheckBucket(**probe, location));
+  auto filesystem = afs::S3FileSystem::Make(WithPatience(location.options, kLandingPatience));
   if (!filesystem.ok()) return BucketUnusable(location, filesystem.status());
-  ARROW_RETURN_NOT_OK(CheckBucket(**filesystem, location));
   return std::make_unique<S3DatasetStore>(location.description, location.root, *std::move(filesystem));
 }
 
