@@ -30,7 +30,9 @@ bool IsLandedFile(const std::filesystem::path& relative) {
 arrow::Result<std::vector<fs::FileInfo>> ListLandedFiles(fs::FileSystem& filesystem, const std::string& root) {
   ARROW_ASSIGN_OR_RAISE(fs::FileInfo info, filesystem.GetFileInfo(root));
   if (info.type() == fs::FileType::NotFound) {
-    if (filesystem.type_name() != "local") return arrow::Status::Invalid("nothing stored under ", filesystem.type_name(), "://", root);
+    if (filesystem.type_name() != "local") {
+      return arrow::Status::Invalid("nothing stored under ", filesystem.type_name(), "://", root);
+    }
     return arrow::Status::Invalid("input directory ", root, " does not exist");
   }
   if (info.type() != fs::FileType::Directory) {

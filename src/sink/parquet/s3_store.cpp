@@ -289,8 +289,8 @@ class S3DatasetStore final : public DatasetStore {
     ARROW_ASSIGN_OR_RAISE(auto stream, filesystem_->OpenOutputStream(KeyOf(file.path), /*metadata=*/nullptr));
     ObjectUpload upload(std::move(stream));
     const arrow::Status status = upload.WriteAndComplete(file.contents);
-    if (!status.ok()) return arrow::Status::IOError("cannot upload s3://", KeyOf(file.path), ": ", OneLine(status.message()));
-    return status;
+    if (status.ok()) return status;
+    return arrow::Status::IOError("cannot upload s3://", KeyOf(file.path), ": ", OneLine(status.message()));
   }
 
   std::string description_;
