@@ -98,6 +98,15 @@ std::string OneLine(std::string text) {
   return text;
 }
 
+// s3://key:secret@bucket/x is accepted (Arrow reads the key pair from it) but never repeated.
+std::string WithoutCredentials(const std::string& uri) {
+  const size_t authority = uri.find("://");
+  if (authority == std::string::npos) return uri;
+  const size_t at = uri.find('@', authority + 3);
+  if (at == std::string::npos || at > uri.find('/', authority + 3)) return uri;
+  return uri.substr(0, authority + 3) + uri.substr(at + 1);
+}
+
 std::string EnvironmentValue(const char* name) {
   const char* value = std::getenv(name);
   return value == nullptr ? "" : value;
@@ -144,18 +153,21 @@ struct S3Location {
 
 arrow::Result<S3Location> ParseS3Location(const std::string& uri) {
   arrow::util::Uri parsed;
-  if (!parsed.Parse(uri).ok()) return arrow::Status::Invalid(uri, ": not a valid URI");
+  if (!parsed.Parse(uri).ok()) return arrow::Status::Invalid(WithoutCredentials(uri), ": not a valid URI");
   S3Location location;
   location.bucket = parsed.host();
-  if (location.bucket.empty()) return arrow::Status::Invalid(uri, ": no bucket (expected s3://bucket/prefix)");
+  if (location.bucket.empty()) {
+    return arrow::Status::Invalid(WithoutCredentials(uri), ": no bucket (expected s3://bucket/prefix)");
+  }
   std::string prefix = parsed.path();
   while (!prefix.empty() && prefix.front() == '/') prefix.erase(prefix.begin());
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   location.root = prefix.empty() ? location.bucket : location.bucket + "/" + prefix;
   location.description = "s3://" + location.root;
 
-  ARROW_ASSIGN_OR_RAISE(const std::string effective_uri, WithEndpointFromEnvironment(uri, parsed));
-  auto options = afs::S3Options::FromUri(effective_uri);
+  const auto effective_uri = WithEndpointFromEnvironment(uri, parsed);
+  if (!effective_uri.ok()) return arrow::Status::Invalid(location.description, ": ", effective_uri.status().message());
+  auto options = afs::S3Options::FromUri(*effective_uri);
   if (!options.ok()) {
     return arrow::Status::Invalid(location.description, ": ", OneLine(options.status().message()));
   }
