@@ -59,6 +59,7 @@ REQUIRED_KEYS = [
     "producer_peak_rss_mb_10x", "consumer_peak_rss_mb_1x", "consumer_peak_rss_mb_10x", "csv_bytes",
     "parquet_bytes", "csv_to_parquet_ratio", "csv_to_parquet_ratio_large_batch",
     "parquet_vs_pyarrow_size", "latency_p50_ms", "latency_p99_ms", "postgres_consumer_eps",
+    "s3_consumer_eps", "s3_consumer_eps_large_batch",
 ]
 
 
@@ -293,6 +294,14 @@ def parquet_files(directory: Path) -> list[Path]:
 
 def parquet_bytes(directory: Path) -> int:
     return sum(path.stat().st_size for path in parquet_files(directory))
+
+
+def s3_rows(server, root: str) -> tuple[int, int]:
+    """Rows and files landed under bucket/prefix, read with pyarrow's own S3 client."""
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(root, filesystem=server.filesystem(), format="parquet", partitioning="hive")
+    return dataset.count_rows(), len(dataset.files)
 
 
 def parquet_rows(directory: Path) -> int:
@@ -552,6 +561,39 @@ class Bench:
         shutil.rmtree(output)
         return large_bytes, single_bytes
 
+    def stage_s3(self) -> None:
+        """The same consumer into s3://bucket/prefix on the loopback S3 server the tests use (moto, in
+        memory): what uploads cost against local files, not what a remote store's latency costs."""
+        if not getattr(self, "topic_filled_by_clickstream", False):
+            raise StageFailed("no topic filled by `clickstream produce` to read")
+        sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+        from s3_server import S3Server
+
+        server = S3Server(self.logs / "moto.log")
+        try:
+            server.start()
+        except RuntimeError as error:
+            raise StageFailed(str(error)) from error
+        try:
+            server.create_bucket("bench")
+            for key, label, extra in (
+                    ("s3_consumer_eps", "defaults", []),
+                    ("s3_consumer_eps_large_batch", f"--batch-size {LARGE_BATCH}",
+                     ["--batch-size", LARGE_BATCH, "--flush-interval-ms", 600_000])):
+                prefix = fresh_name("landed")
+                measured = measure(f"clickstream-consume-s3-{prefix}", self.clickstream(
+                    "consume", "--output", f"s3://bench/{prefix}", "-b", self.broker.bootstrap, "-t", self.topic,
+                    "-g", fresh_name("group"), "--exit-when-idle-ms", IDLE_MS, *extra),
+                    self.logs, env=server.env()).check()
+                rows, files = s3_rows(server, f"bench/{prefix}")
+                if rows != self.events:
+                    raise StageFailed(f"consume into S3 ({label}): {rows} rows landed, expected {self.events}")
+                self.results[key] = self.events / (measured.seconds - IDLE_MS / 1000)
+                self.record(f"clickstream consume into s3:// ({label})", measured, self.events,
+                            eps=round(self.results[key]), files=files)
+        finally:
+            server.stop()
+
     def stage_python(self) -> None:
         count = min(self.profile.python_events, self.events)
         subset = self.csv
@@ -698,6 +740,7 @@ class Bench:
         ratio("producer_vs_python", "producer_eps", "python_producer_eps")
         ratio("consumer_vs_python", "consumer_eps", "python_consumer_eps")
         ratio("postgres_vs_parquet_consumer", "postgres_consumer_eps", "consumer_eps")
+        ratio("s3_vs_local_consumer", "s3_consumer_eps", "consumer_eps")
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
@@ -770,6 +813,7 @@ EXTRA_KEYS = [
     "generate_peak_rss_mb", "parquet_files", "parquet_files_large_batch", "pyarrow_single_file_bytes",
     "csv_to_parquet_ratio_large_batch_flat", "parquet_vs_pyarrow_size_flat", "parquet_files_large_batch_flat",
     "python_events", "latency_max_ms", "postgres_table_bytes", "postgres_vs_parquet_consumer",
+    "s3_vs_local_consumer",
 ]
 
 TARGETS = {
@@ -853,6 +897,8 @@ def render_markdown(report: dict) -> str:
     lines += [f"- Consumer events/s exclude the {IDLE_MS} ms idle wait that ends each consumer run "
               "(`--exit-when-idle-ms`, `consumer_timeout_ms`); they include start-up and the group join. "
               "`kcat -C` reads by partition assignment without a group and writes nothing to disk.",
+              "- S3 figures: the same consumer into `s3://bench/<prefix>` on moto's S3 server on loopback "
+              "(in memory, one Python process): upload cost without network latency, not a remote store's.",
               "- Latency: Kafka message timestamp (set when produced) to the first poll (every 20 ms) "
               "that saw the event's file."]
     if report["missing"]:
@@ -901,6 +947,7 @@ def main() -> int:
                                 ("clickstream consume", bench.stage_consume),
                                 ("clickstream consume to PostgreSQL", bench.stage_postgres_consume),
                                 ("large batch and pyarrow size", bench.stage_large_batch),
+                                ("clickstream consume into S3", bench.stage_s3),
                                 ("Python baseline", bench.stage_python),
                                 ("memory 1x/10x", bench.stage_memory),
                                 ("latency", bench.stage_latency)):
