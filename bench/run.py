@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BINARY = Path(os.environ.get("CLICKSTREAM_BIN", ROOT / "build" / "clickstream"))
 LOCAL_KAFKA = ROOT / "scripts" / "local-kafka"
+LOCAL_POSTGRES = ROOT / "scripts" / "local-postgres"
 BASELINE = ROOT / "bench" / "baseline"
 PYTHON = sys.executable
 
@@ -57,7 +58,8 @@ REQUIRED_KEYS = [
     "python_consumer_eps", "producer_vs_python", "consumer_vs_python", "producer_peak_rss_mb_1x",
     "producer_peak_rss_mb_10x", "consumer_peak_rss_mb_1x", "consumer_peak_rss_mb_10x", "csv_bytes",
     "parquet_bytes", "csv_to_parquet_ratio", "csv_to_parquet_ratio_large_batch",
-    "parquet_vs_pyarrow_size", "latency_p50_ms", "latency_p99_ms",
+    "parquet_vs_pyarrow_size", "latency_p50_ms", "latency_p99_ms", "postgres_consumer_eps",
+    "s3_consumer_eps", "s3_consumer_eps_large_batch",
 ]
 
 
@@ -190,6 +192,25 @@ class Broker:
                        capture_output=True, text=True, timeout=180)
 
 
+class PostgresServer:
+    """A PostgreSQL 15 started by scripts/local-postgres, for the PostgreSQL sink's figure."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.uri = ""
+
+    def start(self) -> None:
+        result = subprocess.run([str(LOCAL_POSTGRES), "start", "--port", str(free_port()),
+                                 "--data-dir", str(self.data_dir)], capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise StageFailed(f"PostgreSQL did not start:\n{result.stderr[-2000:]}")
+        self.uri = result.stdout.strip().splitlines()[-1]
+
+    def stop(self) -> None:
+        subprocess.run([str(LOCAL_POSTGRES), "stop", "--data-dir", str(self.data_dir)],
+                       capture_output=True, text=True, timeout=120)
+
+
 # ---------------------------------------------------------------------------------------------
 # Kafka helpers (kafka-python for admin and offsets, kcat for bulk data)
 
@@ -273,6 +294,14 @@ def parquet_files(directory: Path) -> list[Path]:
 
 def parquet_bytes(directory: Path) -> int:
     return sum(path.stat().st_size for path in parquet_files(directory))
+
+
+def s3_rows(server, root: str) -> tuple[int, int]:
+    """Rows and files landed under bucket/prefix, read with pyarrow's own S3 client."""
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(root, filesystem=server.filesystem(), format="parquet", partitioning="hive")
+    return dataset.count_rows(), len(dataset.files)
 
 
 def parquet_rows(directory: Path) -> int:
@@ -457,6 +486,40 @@ class Bench:
                     parquet_bytes=self.results["parquet_bytes"])
         shutil.rmtree(output)
 
+    def stage_postgres_consume(self) -> None:
+        """The same topic and consumer defaults as the Parquet figure, landed in a PostgreSQL table."""
+        if not getattr(self, "topic_filled_by_clickstream", False):
+            raise StageFailed("no topic filled by `clickstream produce` to read")
+        import psycopg
+
+        server = PostgresServer(self.work / "postgres")
+        try:
+            server.start()
+            # The password goes by PGPASSWORD, so the command line in the report carries none.
+            user_info, rest = server.uri.split("://", 1)[1].split("@", 1)
+            user, password = user_info.split(":", 1)
+            table = "bench_events"
+            measured = measure("clickstream-consume-postgres", self.clickstream(
+                "consume", "--output", f"postgresql://{user}@{rest}", "--table", table,
+                "-b", self.broker.bootstrap, "-t", self.topic, "-g", fresh_name("group"),
+                "--exit-when-idle-ms", IDLE_MS), self.logs, env={"PGPASSWORD": password}).check()
+            with psycopg.connect(server.uri) as conn:
+                rows, distinct = conn.execute(f"SELECT count(*), count(DISTINCT event_id) FROM {table}").fetchone()
+                table_bytes = conn.execute("SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits "
+                                           "WHERE inhparent = %s::regclass", (table,)).fetchone()[0]
+        finally:
+            server.stop()
+        if rows != self.events or distinct != self.events:
+            raise StageFailed(f"PostgreSQL: {rows} rows ({distinct} distinct) landed, expected {self.events}")
+        busy = measured.seconds - IDLE_MS / 1000
+        self.results["postgres_consumer_eps"] = self.events / busy
+        self.results["postgres_table_bytes"] = int(table_bytes or 0)
+        self.record("clickstream consume --output postgresql:// (defaults)", measured, self.events,
+                    eps=round(self.results["postgres_consumer_eps"]), parquet_bytes=int(table_bytes or 0))
+        self.notes.append("PostgreSQL: a local PostgreSQL 15 (scripts/local-postgres, default settings, fsync on) "
+                          "on the same machine; one transaction per landing round (binary COPY plus the "
+                          "offsets-table update); the bytes column is the table's partitions with their indexes.")
+
     def stage_large_batch(self) -> None:
         """--batch-size 100000 with the default layout (the required figures), then with
         --partition-by none: Hive date directories split every batch by day, so the flat layout
@@ -497,6 +560,39 @@ class Bench:
         single.unlink()
         shutil.rmtree(output)
         return large_bytes, single_bytes
+
+    def stage_s3(self) -> None:
+        """The same consumer into s3://bucket/prefix on the loopback S3 server the tests use (moto, in
+        memory): what uploads cost against local files, not what a remote store's latency costs."""
+        if not getattr(self, "topic_filled_by_clickstream", False):
+            raise StageFailed("no topic filled by `clickstream produce` to read")
+        sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+        from s3_server import S3Server
+
+        server = S3Server(self.logs / "moto.log")
+        try:
+            server.start()
+        except RuntimeError as error:
+            raise StageFailed(str(error)) from error
+        try:
+            server.create_bucket("bench")
+            for key, label, extra in (
+                    ("s3_consumer_eps", "defaults", []),
+                    ("s3_consumer_eps_large_batch", f"--batch-size {LARGE_BATCH}",
+                     ["--batch-size", LARGE_BATCH, "--flush-interval-ms", 600_000])):
+                prefix = fresh_name("landed")
+                measured = measure(f"clickstream-consume-s3-{prefix}", self.clickstream(
+                    "consume", "--output", f"s3://bench/{prefix}", "-b", self.broker.bootstrap, "-t", self.topic,
+                    "-g", fresh_name("group"), "--exit-when-idle-ms", IDLE_MS, *extra),
+                    self.logs, env=server.env()).check()
+                rows, files = s3_rows(server, f"bench/{prefix}")
+                if rows != self.events:
+                    raise StageFailed(f"consume into S3 ({label}): {rows} rows landed, expected {self.events}")
+                self.results[key] = self.events / (measured.seconds - IDLE_MS / 1000)
+                self.record(f"clickstream consume into s3:// ({label})", measured, self.events,
+                            eps=round(self.results[key]), files=files)
+        finally:
+            server.stop()
 
     def stage_python(self) -> None:
         count = min(self.profile.python_events, self.events)
@@ -643,6 +739,8 @@ class Bench:
         ratio("consumer_vs_kcat", "consumer_eps", "kcat_consume_eps")
         ratio("producer_vs_python", "producer_eps", "python_producer_eps")
         ratio("consumer_vs_python", "consumer_eps", "python_consumer_eps")
+        ratio("postgres_vs_parquet_consumer", "postgres_consumer_eps", "consumer_eps")
+        ratio("s3_vs_local_consumer", "s3_consumer_eps", "consumer_eps")
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
@@ -714,7 +812,8 @@ def versions() -> dict:
 EXTRA_KEYS = [
     "generate_peak_rss_mb", "parquet_files", "parquet_files_large_batch", "pyarrow_single_file_bytes",
     "csv_to_parquet_ratio_large_batch_flat", "parquet_vs_pyarrow_size_flat", "parquet_files_large_batch_flat",
-    "python_events", "latency_max_ms",
+    "python_events", "latency_max_ms", "postgres_table_bytes", "postgres_vs_parquet_consumer",
+    "s3_vs_local_consumer",
 ]
 
 TARGETS = {
@@ -798,6 +897,8 @@ def render_markdown(report: dict) -> str:
     lines += [f"- Consumer events/s exclude the {IDLE_MS} ms idle wait that ends each consumer run "
               "(`--exit-when-idle-ms`, `consumer_timeout_ms`); they include start-up and the group join. "
               "`kcat -C` reads by partition assignment without a group and writes nothing to disk.",
+              "- S3 figures: the same consumer into `s3://bench/<prefix>` on moto's S3 server on loopback "
+              "(in memory, one Python process): upload cost without network latency, not a remote store's.",
               "- Latency: Kafka message timestamp (set when produced) to the first poll (every 20 ms) "
               "that saw the event's file."]
     if report["missing"]:
@@ -844,7 +945,9 @@ def main() -> int:
                                 ("kcat produce", bench.stage_kcat_produce),
                                 ("kcat consume", bench.stage_kcat_consume),
                                 ("clickstream consume", bench.stage_consume),
+                                ("clickstream consume to PostgreSQL", bench.stage_postgres_consume),
                                 ("large batch and pyarrow size", bench.stage_large_batch),
+                                ("clickstream consume into S3", bench.stage_s3),
                                 ("Python baseline", bench.stage_python),
                                 ("memory 1x/10x", bench.stage_memory),
                                 ("latency", bench.stage_latency)):

@@ -6,9 +6,12 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "sink/parquet/s3_store.h"
 
 int main(int argc, char** argv) {
   using namespace clickstream::cli;
+  // Outlives every command, so the S3 subsystem (if one was used) is shut down after its last call.
+  const clickstream::sink::ObjectStoreSubsystem object_stores;
   CLI::App app{
       "clickstream: replay user clickstream data into Apache Kafka and land it as analytics-ready Parquet.\n"
       "  generate  write a realistic synthetic clickstream CSV (with a Safari-on-iOS checkout bug)\n"

@@ -66,7 +66,7 @@ Command AddReportCommand(CLI::App& root) {
       "report",
       "Read the landed Parquet, print the funnel by segment and find segments whose cart->purchase rate dropped "
       "abruptly against the rest of the site.");
-  command.app->add_option("-i,--input", flags->input, "Directory of landed Parquet (Hive event_date=… or flat)")
+  command.app->add_option("-i,--input", flags->input, "Landed Parquet: a directory or s3://bucket/prefix (Hive event_date=… or flat)")
       ->required();
   command.app->add_option("--html", flags->html, "Also write a self-contained HTML report to this file");
   command.app->add_option("--segment-by", flags->segment_by, "Segment dimensions, comma-separated: device,browser,os")

@@ -8,6 +8,8 @@
 #include <arrow/io/interfaces.h>
 #include <arrow/util/thread_pool.h>
 
+#include "sink/parquet/dataset_store.h"
+
 namespace clickstream::report {
 
 namespace {
@@ -28,6 +30,9 @@ bool IsLandedFile(const std::filesystem::path& relative) {
 arrow::Result<std::vector<fs::FileInfo>> ListLandedFiles(fs::FileSystem& filesystem, const std::string& root) {
   ARROW_ASSIGN_OR_RAISE(fs::FileInfo info, filesystem.GetFileInfo(root));
   if (info.type() == fs::FileType::NotFound) {
+    if (filesystem.type_name() != "local") {
+      return arrow::Status::Invalid("nothing stored under ", filesystem.type_name(), "://", root);
+    }
     return arrow::Status::Invalid("input directory ", root, " does not exist");
   }
   if (info.type() != fs::FileType::Directory) {
@@ -81,9 +86,9 @@ arrow::Status CheckAllFileColumns(const ds::FragmentVector& fragments, const std
   return first_error;
 }
 
-arrow::Result<std::shared_ptr<ds::Dataset>> OpenDataset(const std::string& root,
+arrow::Result<std::shared_ptr<ds::Dataset>> OpenDataset(const std::shared_ptr<fs::FileSystem>& filesystem,
+                                                        const std::string& root,
                                                         const std::vector<std::string>& columns) {
-  auto filesystem = std::make_shared<fs::LocalFileSystem>();
   ARROW_ASSIGN_OR_RAISE(std::vector<fs::FileInfo> files, ListLandedFiles(*filesystem, root));
   ds::FileSystemFactoryOptions options;
   options.partitioning = ds::HivePartitioning::MakeFactory();
@@ -111,11 +116,21 @@ std::string AbsolutePath(const std::string& path) {
 arrow::Result<FunnelTable> ReadFunnel(const std::string& input_dir, const std::vector<Dimension>& dimensions) {
   // Arrow 22 keeps its compute kernels in a separate library; the scanner needs them registered.
   ARROW_RETURN_NOT_OK(arrow::compute::Initialize());
-  std::string root = AbsolutePath(input_dir);
-  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  std::shared_ptr<fs::FileSystem> filesystem;
+  std::string root;
+  if (sink::IsLocalPath(input_dir)) {
+    filesystem = std::make_shared<fs::LocalFileSystem>();
+    root = AbsolutePath(input_dir);
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+  } else {
+    // s3://… : the same store the consumer lands into, read through its Arrow file system.
+    ARROW_ASSIGN_OR_RAISE(auto store, sink::OpenDatasetStore(input_dir));
+    filesystem = store->filesystem();
+    root = store->root();
+  }
   FunnelAggregator aggregator(dimensions);
   const std::vector<std::string> columns = aggregator.RequiredColumns();
-  ARROW_ASSIGN_OR_RAISE(auto dataset, OpenDataset(root, columns));
+  ARROW_ASSIGN_OR_RAISE(auto dataset, OpenDataset(filesystem, root, columns));
 
   ARROW_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
   ARROW_RETURN_NOT_OK(builder->Project(columns));

@@ -197,3 +197,24 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(session, config, items):
     """Moves tests marked `last` to the end, keeping the order of everything else."""
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 API server (moto, in memory) on a free loopback port, stopped by its PID."""
+    from s3_server import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bucket(s3_server) -> str:
+    """A fresh bucket per test (S3 names: 3-63 lowercase characters)."""
+    name = f"landing-{uuid.uuid4().hex[:10]}"
+    s3_server.create_bucket(name)
+    return name

@@ -17,6 +17,7 @@
 #include "sink/parquet/dataset_store.h"
 #include "sink/parquet/landed_files.h"
 #include "sink/parquet/parquet_dataset.h"
+#include "sink/parquet/s3_store.h"
 #include "result_assertions.h"
 
 
@@ -324,6 +325,49 @@ TEST(ParquetDatasetWriter, FailsWhenAFileIsInTheWay) {
   batch.rows_by_day = {{16588, MakeRows(DateColumn::kInPath, {R"({"timestamp":"2015-06-01 10:00:00","visitor_id":"1",)"
                                                               R"("event_type":"view","item_id":"9"})"})}};
   EXPECT_FALSE(writer.Write(batch, "20260101_120000_000").ok());
+}
+
+
+// A destination that cannot be used is refused up front, naming it: nothing is created locally.
+TEST(OpenDatasetStore, RefusesWhatItCannotLandInto) {
+  TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"gs://bucket/prefix", "unsupported scheme 'gs'"},
+      {"abfs://container@account.dfs.core.windows.net/x", "unsupported scheme 'abfs'"},
+      {(dir.path() / "s3:landing/x").string(), ""},  // a path that merely contains "s3:" stays a path
+      {"s3:landing/x", "did you mean s3://"},
+      {"s3:///prefix", "no bucket"},
+      {"s3://bucket/x?no_such_option=1", "no_such_option"},
+  };
+  const ObjectStoreSubsystem object_stores;
+  for (const auto& [location, message] : cases) {
+    auto store = OpenDatasetStore(location);
+    if (message.empty()) {
+      EXPECT_TRUE(store.ok()) << location << ": " << store.status().ToString();
+      continue;
+    }
+    ASSERT_FALSE(store.ok()) << location;
+    EXPECT_TRUE(store.status().IsInvalid()) << store.status().ToString();
+    // Named without its query (options, never credentials) for URIs.
+    EXPECT_NE(store.status().message().find(location.substr(0, location.find('?'))), std::string::npos)
+        << store.status().message();
+    EXPECT_NE(store.status().message().find(message), std::string::npos) << store.status().message();
+  }
+  EXPECT_FALSE(fs::exists("s3:landing"));
+  // A key pair in the URI is used, never repeated in a message.
+  auto with_key = OpenDatasetStore("s3://AKIDEXAMPLE:secret123@/x");
+  ASSERT_FALSE(with_key.ok());
+  EXPECT_EQ(with_key.status().message().find("secret123"), std::string::npos) << with_key.status().message();
+}
+
+TEST(OpenDatasetStore, TellsPathsFromUris) {
+  EXPECT_TRUE(IsLocalPath("/data/landed"));
+  EXPECT_TRUE(IsLocalPath("landed"));
+  EXPECT_TRUE(IsLocalPath("./s3:x"));
+  EXPECT_FALSE(IsLocalPath("s3://bucket/x"));
+  EXPECT_FALSE(IsLocalPath("s3:bucket/x"));
+  EXPECT_FALSE(IsLocalPath("file:///data"));
+  EXPECT_EQ(SchemeOf("s3://bucket/x?endpoint_override=127.0.0.1:9000"), "s3");
 }
 
 }  // namespace

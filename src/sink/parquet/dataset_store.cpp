@@ -1,5 +1,7 @@
 #include "sink/parquet/dataset_store.h"
 
+#include "sink/parquet/s3_store.h"
+
 namespace clickstream::sink {
 
 std::string SchemeOf(const std::string& location) {
@@ -13,11 +15,20 @@ std::string SchemeOf(const std::string& location) {
   return location.substr(0, colon);
 }
 
+bool IsLocalPath(const std::string& location) {
+  // "s3:bucket/x" is a mistyped URI far more often than a directory meant to be named "s3:…".
+  return SchemeOf(location).empty() && !location.starts_with("s3:");
+}
+
 arrow::Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const std::string& location) {
   const std::string scheme = SchemeOf(location);
-  if (scheme.empty()) return OpenLocalDatasetStore(location);
+  if (IsLocalPath(location)) return OpenLocalDatasetStore(location);
+  if (scheme.empty()) return arrow::Status::Invalid(location, ": did you mean s3://bucket/prefix?");
   if (scheme == "file") return OpenLocalDatasetStore(location.substr(std::string("file://").size()));
-  return arrow::Status::Invalid("output ", location, ": unsupported scheme '", scheme,
+  if (scheme == "s3") return OpenS3DatasetStore(location);
+  // Arrow also has GCS and Azure file systems, but landing there is untested: refuse rather than
+  // promise the exactly-once invariant on a store nobody ran the crash tests against.
+  return arrow::Status::Invalid(location, ": unsupported scheme '", scheme,
                                 "' (use a directory path or s3://bucket/prefix)");
 }
 

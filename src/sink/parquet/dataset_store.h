@@ -66,4 +66,7 @@ arrow::Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const std::string&
 // The scheme of a location ("s3", "postgresql", …), empty for a plain path.
 std::string SchemeOf(const std::string& location);
 
+// Whether the location is a plain local path (not a URI, nor a mistyped "s3:bucket/x").
+bool IsLocalPath(const std::string& location);
+
 }  // namespace clickstream::sink
