@@ -1,5 +1,7 @@
 #include "kafka/admin.h"
 
+#include "kafka/handle.h"
+
 #include <memory>
 #include <string>
 
@@ -9,9 +11,6 @@ namespace clickstream::kafka {
 
 namespace {
 
-struct HandleDeleter {
-  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
-};
 struct QueueDeleter {
   void operator()(rd_kafka_queue_t* queue) const { rd_kafka_queue_destroy(queue); }
 };
@@ -64,8 +63,7 @@ arrow::Result<bool> CreateTopic(rd_kafka_t* handle, const TopicSpec& spec, std::
 }  // namespace
 
 arrow::Result<bool> EnsureTopic(ConfPtr conf, const TopicSpec& spec, std::chrono::milliseconds timeout) {
-  ARROW_ASSIGN_OR_RAISE(rd_kafka_t * raw_handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "admin client"));
-  std::unique_ptr<rd_kafka_t, HandleDeleter> handle(raw_handle);
+  ARROW_ASSIGN_OR_RAISE(HandlePtr handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "admin client"));
   return CreateTopic(handle.get(), spec, timeout);
 }
 

@@ -1,4 +1,5 @@
 #include "kafka/config.h"
+#include "kafka/handle.h"
 
 #include <algorithm>
 #include <array>
@@ -8,6 +9,8 @@
 #include <sstream>
 
 namespace clickstream::kafka {
+
+void ConfDeleter::operator()(rd_kafka_conf_s* conf) const { rd_kafka_conf_destroy(conf); }
 
 std::string ResolveBootstrapServers(const KafkaOptions& options) {
   if (!options.bootstrap_servers.empty()) return options.bootstrap_servers;
@@ -103,9 +106,9 @@ std::string ConfiguredBootstrapServers(const rd_kafka_conf_t* conf) {
   return value;
 }
 
-arrow::Result<rd_kafka_t*> NewHandle(rd_kafka_type_t type, ConfPtr* conf, std::string_view role) {
+arrow::Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr* conf, std::string_view role) {
   char error[512];
-  rd_kafka_t* handle = rd_kafka_new(type, conf->get(), error, sizeof(error));
+  HandlePtr handle(rd_kafka_new(type, conf->get(), error, sizeof(error)));
   if (handle == nullptr) return arrow::Status::Invalid("cannot create Kafka ", role, ": ", error);
   conf->release();
   return handle;

@@ -10,7 +10,8 @@
 #include <vector>
 
 #include <arrow/result.h>
-#include <librdkafka/rdkafka.h>
+
+struct rd_kafka_conf_s;
 
 namespace clickstream::kafka {
 
@@ -37,22 +38,16 @@ arrow::Result<std::vector<Property>> ReadPropertiesFile(const std::string& path)
 // SASL/OAuth configurations that carry credentials.
 bool IsSecretProperty(std::string_view key);
 
+// An owned librdkafka configuration, opaque outside src/kafka/.
 struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
+  void operator()(rd_kafka_conf_s* conf) const;
 };
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using ConfPtr = std::unique_ptr<rd_kafka_conf_s, ConfDeleter>;
 
 // Builds a configuration: bootstrap servers, then `defaults` (the module's own tuning), then the
 // user's -F file, then the user's -X properties. The file's bootstrap.servers replaces
 // $KAFKA_BOOTSTRAP_SERVERS and localhost:9092 but not an explicit -b. A bad key or value fails with
 // a message naming it and librdkafka's reason; the values of secret properties are never in it.
 arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options, const std::vector<Property>& defaults);
-
-// The bootstrap.servers a configuration ended up with (for messages).
-std::string ConfiguredBootstrapServers(const rd_kafka_conf_t* conf);
-
-// Creates a client handle from the configuration. librdkafka takes the configuration over only when
-// creation succeeds, so *conf is released then and kept (and freed by its owner) otherwise.
-arrow::Result<rd_kafka_t*> NewHandle(rd_kafka_type_t type, ConfPtr* conf, std::string_view role);
 
 }  // namespace clickstream::kafka

@@ -1,5 +1,7 @@
 #include "kafka/connection_check.h"
 
+#include "kafka/handle.h"
+
 #include <memory>
 #include <string>
 
@@ -15,10 +17,6 @@ using std::chrono::milliseconds;
 
 // One metadata attempt at a time, so error callbacks are looked at between attempts.
 constexpr milliseconds kAttempt{500};
-
-struct HandleDeleter {
-  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
-};
 
 // What librdkafka's error callback reported while the check ran.
 struct ObservedErrors {
@@ -71,8 +69,7 @@ arrow::Status CheckConnection(const KafkaOptions& options, milliseconds timeout)
   rd_kafka_conf_set_opaque(conf.get(), &observed);
   rd_kafka_conf_set_error_cb(conf.get(), &OnError);
   rd_kafka_conf_set_log_cb(conf.get(), &IgnoreLog);
-  ARROW_ASSIGN_OR_RAISE(rd_kafka_t * raw_handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "client"));
-  std::unique_ptr<rd_kafka_t, HandleDeleter> handle(raw_handle);
+  ARROW_ASSIGN_OR_RAISE(HandlePtr handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "client"));
 
   const Clock::time_point deadline = Clock::now() + timeout;
   rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR_NO_ERROR;

@@ -4,6 +4,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "kafka/handle.h"
+
 namespace clickstream::kafka {
 
 static_assert(kStoredOffset == RD_KAFKA_OFFSET_STORED);
@@ -69,7 +71,9 @@ arrow::Result<std::unique_ptr<Consumer>> Consumer::Make(ConfPtr conf, RebalanceL
   std::unique_ptr<Consumer> consumer(new Consumer(listener));
   rd_kafka_conf_set_opaque(conf.get(), consumer.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &RebalanceTrampoline::OnRebalance);
-  ARROW_ASSIGN_OR_RAISE(consumer->handle_, NewHandle(RD_KAFKA_CONSUMER, &conf, "consumer"));
+  ARROW_ASSIGN_OR_RAISE(HandlePtr handle, NewHandle(RD_KAFKA_CONSUMER, &conf, "consumer"));
+  // The consumer tears its handle down itself, in an order HandlePtr cannot know.
+  consumer->handle_ = handle.release();
   // Serve everything (logs, errors, rebalances) from the consumer queue that Poll() reads.
   rd_kafka_poll_set_consumer(consumer->handle_);
   return consumer;

@@ -4,6 +4,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "kafka/handle.h"
+
 namespace clickstream::kafka {
 
 static_assert(kAnyPartition == RD_KAFKA_PARTITION_UA);
@@ -45,7 +47,9 @@ arrow::Result<std::unique_ptr<Producer>> Producer::Make(ConfPtr conf, ProducerCa
   rd_kafka_conf_set_opaque(conf.get(), producer.get());
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &ProducerCallbackTrampoline::OnDelivery);
   rd_kafka_conf_set_error_cb(conf.get(), &ProducerCallbackTrampoline::OnError);
-  ARROW_ASSIGN_OR_RAISE(producer->handle_, NewHandle(RD_KAFKA_PRODUCER, &conf, "producer"));
+  ARROW_ASSIGN_OR_RAISE(HandlePtr handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "producer"));
+  // The producer tears its handle down itself, in an order HandlePtr cannot know.
+  producer->handle_ = handle.release();
   return producer;
 }
 

@@ -113,7 +113,7 @@ class Producer {
   std::string topic_name_;
   rd_kafka_topic_s* topic_ = nullptr;  // for topic_name_; released before the client
   std::vector<std::string> header_names_;
-  rd_kafka_s* handle_ = nullptr;
+  rd_kafka_s* handle_ = nullptr;  // owned: the destructor purges, then destroys it
 };
 
 }  // namespace clickstream::kafka

@@ -10,6 +10,7 @@
 
 #include "kafka/config.h"
 #include "kafka/connection_check.h"
+#include "kafka/handle.h"  // white-box: reads the built configuration back through librdkafka
 #include "result_assertions.h"
 
 namespace clickstream::kafka {
