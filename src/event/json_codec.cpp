@@ -1,12 +1,14 @@
 #include "event/json_codec.h"
 
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include "event/fields.h"
 #include "event/timestamp.h"
 
 namespace clickstream {
@@ -81,56 +83,76 @@ class JsonWriter {
   char* out_;
 };
 
-constexpr std::string_view kEventIdKey = "{\"event_id\":";
-constexpr std::string_view kTimestampKey = ",\"timestamp\":\"";
-constexpr std::string_view kVisitorIdKey = "\",\"visitor_id\":";
-constexpr std::string_view kEventTypeKey = ",\"event_type\":\"";
-constexpr std::string_view kItemIdKey = "\",\"item_id\":";
-constexpr std::string_view kTransactionIdKey = ",\"transaction_id\":";
-constexpr std::string_view kDeviceKey = ",\"device\":";
-constexpr std::string_view kBrowserKey = ",\"browser\":";
-constexpr std::string_view kOsKey = ",\"os\":";
+// `{"source_id":` for the first field and `,"name":` for the others, built once from the table.
+const std::array<std::string, kEventFieldCount>& JsonKeys() {
+  static const std::array<std::string, kEventFieldCount> keys = [] {
+    std::array<std::string, kEventFieldCount> built;
+    for (size_t i = 0; i < kEventFieldCount; ++i) {
+      built[i] = (i == 0 ? "{\"" : ",\"") + std::string(kEventFields[i].column.name) + "\":";
+    }
+    return built;
+  }();
+  return keys;
+}
+
+std::string_view TextOf(const EventFieldSpec& spec, const Event& event) {
+  return spec.text != nullptr ? std::string_view(event.*spec.text) : EventTypeName(event.event_type);
+}
+
+constexpr size_t kMaxIntegerChars = 20;
 
 }  // namespace
 
 void AppendEventJson(const Event& event, std::string* out) {
+  const auto& keys = JsonKeys();
   char timestamp[kTimestampChars];
-  FormatTimestamp(event.timestamp, timestamp);
-  const std::string_view type_name = EventTypeName(event.event_type);
-  const size_t event_id_length = JsonStringLength(event.event_id);
-  const size_t visitor_id_length = JsonStringLength(event.visitor_id);
-  const size_t item_id_length = JsonStringLength(event.item_id);
-  const size_t transaction_id_length = OptionalStringLength(event.transaction_id);
-  const size_t device_length = OptionalStringLength(event.device);
-  const size_t browser_length = OptionalStringLength(event.browser);
-  const size_t os_length = OptionalStringLength(event.os);
-  const size_t length = kEventIdKey.size() + event_id_length + kTimestampKey.size() + kTimestampChars +
-                        kVisitorIdKey.size() + visitor_id_length + kEventTypeKey.size() + type_name.size() +
-                        kItemIdKey.size() + item_id_length + kTransactionIdKey.size() + transaction_id_length +
-                        kDeviceKey.size() + device_length + kBrowserKey.size() + browser_length + kOsKey.size() +
-                        os_length + 1;
+  std::array<std::array<char, kMaxIntegerChars>, kEventFieldCount> integers;
+  // Each field's text (unescaped) and its encoded length: measured once, so the output grows once.
+  std::array<std::string_view, kEventFieldCount> values;
+  std::array<size_t, kEventFieldCount> lengths;
+  size_t length = 1;  // the closing brace
+  for (size_t i = 0; i < kEventFieldCount; ++i) {
+    const EventFieldSpec& spec = kEventFields[i];
+    switch (spec.json) {
+      case JsonKind::kInteger: {
+        char* begin = integers[i].data();
+        const auto written = std::to_chars(begin, begin + kMaxIntegerChars, event.*spec.number);
+        values[i] = std::string_view(begin, static_cast<size_t>(written.ptr - begin));
+        lengths[i] = values[i].size();
+        break;
+      }
+      case JsonKind::kTimestamp:
+        FormatTimestamp(event.*spec.number, timestamp);
+        values[i] = std::string_view(timestamp, kTimestampChars);
+        lengths[i] = kTimestampChars + 2;
+        break;
+      case JsonKind::kString:
+      case JsonKind::kStringOrInteger:
+        values[i] = TextOf(spec, event);
+        lengths[i] = OptionalStringLength(values[i]);
+        break;
+    }
+    length += keys[i].size() + lengths[i];
+  }
 
   const size_t old_size = out->size();
   out->resize(old_size + length);
   JsonWriter writer(out->data() + old_size);
-  writer.Raw(kEventIdKey);
-  writer.String(event.event_id, event_id_length);
-  writer.Raw(kTimestampKey);
-  writer.Raw(std::string_view(timestamp, kTimestampChars));
-  writer.Raw(kVisitorIdKey);
-  writer.String(event.visitor_id, visitor_id_length);
-  writer.Raw(kEventTypeKey);
-  writer.Raw(type_name);
-  writer.Raw(kItemIdKey);
-  writer.String(event.item_id, item_id_length);
-  writer.Raw(kTransactionIdKey);
-  writer.OptionalString(event.transaction_id, transaction_id_length);
-  writer.Raw(kDeviceKey);
-  writer.OptionalString(event.device, device_length);
-  writer.Raw(kBrowserKey);
-  writer.OptionalString(event.browser, browser_length);
-  writer.Raw(kOsKey);
-  writer.OptionalString(event.os, os_length);
+  for (size_t i = 0; i < kEventFieldCount; ++i) {
+    writer.Raw(keys[i]);
+    switch (kEventFields[i].json) {
+      case JsonKind::kInteger:
+        writer.Raw(values[i]);
+        break;
+      case JsonKind::kTimestamp:
+        writer.String(values[i], lengths[i]);
+        break;
+      case JsonKind::kString:
+      case JsonKind::kStringOrInteger:
+        writer.OptionalString(values[i], lengths[i]);
+        break;
+    }
+  }
   writer.Raw("}");
 }
 
@@ -144,33 +166,13 @@ struct EventJsonDecoder::Buffers {
   std::array<char, 4096> stack_chunk;
   rapidjson::MemoryPoolAllocator<> values{value_chunk.data(), value_chunk.size()};
   rapidjson::MemoryPoolAllocator<> stack{stack_chunk.data(), stack_chunk.size()};
-  std::array<std::string, 9> number_text;  // text of identifiers sent as JSON integers
+  std::array<std::string, kEventFieldCount> number_text;  // text of fields sent as JSON integers
 };
 
 EventJsonDecoder::EventJsonDecoder() : buffers_(std::make_unique<Buffers>()) {}
 EventJsonDecoder::~EventJsonDecoder() = default;
 
 namespace {
-
-enum class FieldKind { kText, kIdentifier };
-
-struct FieldSpec {
-  std::string_view name;
-  std::string_view RawEvent::*member;
-  FieldKind kind;
-};
-
-constexpr std::array<FieldSpec, 9> kFields = {{
-    {"event_id", &RawEvent::event_id, FieldKind::kIdentifier},
-    {"timestamp", &RawEvent::timestamp, FieldKind::kText},
-    {"visitor_id", &RawEvent::visitor_id, FieldKind::kIdentifier},
-    {"event_type", &RawEvent::event_type, FieldKind::kText},
-    {"item_id", &RawEvent::item_id, FieldKind::kIdentifier},
-    {"transaction_id", &RawEvent::transaction_id, FieldKind::kIdentifier},
-    {"device", &RawEvent::device, FieldKind::kText},
-    {"browser", &RawEvent::browser, FieldKind::kText},
-    {"os", &RawEvent::os, FieldKind::kText},
-}};
 
 const char* JsonTypeName(const rapidjson::Value& value) {
   if (value.IsBool()) return "a boolean";
@@ -180,21 +182,32 @@ const char* JsonTypeName(const rapidjson::Value& value) {
   return "a string";
 }
 
+std::string_view Expected(JsonKind kind) {
+  switch (kind) {
+    case JsonKind::kStringOrInteger: return "a string or an integer";
+    case JsonKind::kInteger: return "an integer";
+    case JsonKind::kString:
+    case JsonKind::kTimestamp: break;
+  }
+  return "a string";
+}
+
 // Reads one field's text into raw; null and absent both mean "empty".
-arrow::Status ReadField(const rapidjson::Value& value, const FieldSpec& spec, std::string* number_text,
+arrow::Status ReadField(const rapidjson::Value& value, const EventFieldSpec& spec, std::string* number_text,
                         RawEvent* raw) {
   if (value.IsNull()) return arrow::Status::OK();
-  if (value.IsString()) {
-    raw->*spec.member = std::string_view(value.GetString(), value.GetStringLength());
+  const bool integer_allowed = spec.json == JsonKind::kStringOrInteger || spec.json == JsonKind::kInteger;
+  if (value.IsString() && spec.json != JsonKind::kInteger) {
+    raw->*spec.raw = std::string_view(value.GetString(), value.GetStringLength());
     return arrow::Status::OK();
   }
-  if (spec.kind == FieldKind::kIdentifier && (value.IsUint64() || value.IsInt64())) {
+  if (integer_allowed && (value.IsUint64() || value.IsInt64())) {
     *number_text = value.IsUint64() ? std::to_string(value.GetUint64()) : std::to_string(value.GetInt64());
-    raw->*spec.member = *number_text;
+    raw->*spec.raw = *number_text;
     return arrow::Status::OK();
   }
-  return arrow::Status::Invalid("field ", spec.name, " is ", JsonTypeName(value), ", expected ",
-                                spec.kind == FieldKind::kIdentifier ? "a string or an integer" : "a string");
+  return arrow::Status::Invalid("field ", spec.column.name, " is ", JsonTypeName(value), ", expected ",
+                                Expected(spec.json));
 }
 
 }  // namespace
@@ -215,10 +228,11 @@ arrow::Status EventJsonDecoder::Decode(std::string_view payload, Event* out) {
   if (!document.IsObject()) return arrow::Status::Invalid("message is ", JsonTypeName(document), ", not an object");
 
   RawEvent raw;
-  for (size_t i = 0; i < kFields.size(); ++i) {
-    const auto found = document.FindMember(rapidjson::StringRef(kFields[i].name.data(), kFields[i].name.size()));
+  for (size_t i = 0; i < kEventFieldCount; ++i) {
+    const std::string_view name = kEventFields[i].column.name;
+    const auto found = document.FindMember(rapidjson::StringRef(name.data(), name.size()));
     if (found == document.MemberEnd()) continue;
-    ARROW_RETURN_NOT_OK(ReadField(found->value, kFields[i], &buffers_->number_text[i], &raw));
+    ARROW_RETURN_NOT_OK(ReadField(found->value, kEventFields[i], &buffers_->number_text[i], &raw));
   }
   return BuildEvent(raw, out);
 }
