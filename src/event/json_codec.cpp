@@ -1,9 +1,11 @@
 #include "event/json_codec.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -83,76 +85,85 @@ class JsonWriter {
   char* out_;
 };
 
-// `{"source_id":` for the first field and `,"name":` for the others, built once from the table.
-const std::array<std::string, kEventFieldCount>& JsonKeys() {
-  static const std::array<std::string, kEventFieldCount> keys = [] {
-    std::array<std::string, kEventFieldCount> built;
-    for (size_t i = 0; i < kEventFieldCount; ++i) {
-      built[i] = (i == 0 ? "{\"" : ",\"") + std::string(kEventFields[i].column.name) + "\":";
-    }
-    return built;
+// `{"source_id":` for the first field and `,"name":` for the others, spelled out when compiling.
+template <size_t I>
+struct JsonKey {
+  static constexpr std::string_view kName = kEventFields[I].column.name;
+  static constexpr std::array<char, kName.size() + 4> kChars = [] {
+    std::array<char, kName.size() + 4> key{};
+    key[0] = I == 0 ? '{' : ',';
+    key[1] = '"';
+    for (size_t i = 0; i < kName.size(); ++i) key[2 + i] = kName[i];
+    key[kName.size() + 2] = '"';
+    key[kName.size() + 3] = ':';
+    return key;
   }();
-  return keys;
+  static constexpr std::string_view kText{kChars.data(), kChars.size()};
+};
+
+// Room for the widest value formatted here: an int64 (20 characters) or a timestamp (19).
+constexpr size_t kScratchChars = 20;
+static_assert(kTimestampChars <= kScratchChars);
+
+// Each field's text (unescaped) and its encoded length: measured once, so the output grows once.
+struct MeasuredFields {
+  std::array<std::string_view, kEventFieldCount> values;
+  std::array<size_t, kEventFieldCount> lengths;
+  std::array<std::array<char, kScratchChars>, kEventFieldCount> scratch;  // formatted numbers and times
+};
+
+// The per-field steps are templates over the field's index, so the table's kinds and member pointers
+// are resolved when compiling: the encoder is as direct as one written out field by field.
+template <size_t I>
+size_t MeasureField(const Event& event, MeasuredFields* fields) {
+  constexpr const EventFieldSpec& spec = kEventFields[I];
+  std::string_view& value = fields->values[I];
+  size_t& length = fields->lengths[I];
+  char* scratch = fields->scratch[I].data();
+  if constexpr (spec.json == JsonKind::kInteger) {
+    const auto written = std::to_chars(scratch, scratch + kScratchChars, event.*spec.number);
+    value = std::string_view(scratch, static_cast<size_t>(written.ptr - scratch));
+    length = value.size();
+  } else if constexpr (spec.json == JsonKind::kTimestamp) {
+    FormatTimestamp(event.*spec.number, scratch);
+    value = std::string_view(scratch, kTimestampChars);
+    length = kTimestampChars + 2;
+  } else if constexpr (spec.text != nullptr) {
+    value = event.*spec.text;
+    length = OptionalStringLength(value);
+  } else {
+    value = EventTypeName(event.event_type);
+    length = value.size() + 2;
+  }
+  return JsonKey<I>::kText.size() + length;
 }
 
-std::string_view TextOf(const EventFieldSpec& spec, const Event& event) {
-  return spec.text != nullptr ? std::string_view(event.*spec.text) : EventTypeName(event.event_type);
+template <size_t I>
+void WriteField(const MeasuredFields& fields, JsonWriter* writer) {
+  constexpr const EventFieldSpec& spec = kEventFields[I];
+  writer->Raw(JsonKey<I>::kText);
+  if constexpr (spec.json == JsonKind::kInteger) {
+    writer->Raw(fields.values[I]);
+  } else if constexpr (spec.json == JsonKind::kTimestamp || spec.text == nullptr) {
+    writer->String(fields.values[I], fields.lengths[I]);
+  } else {
+    writer->OptionalString(fields.values[I], fields.lengths[I]);
+  }
 }
-
-constexpr size_t kMaxIntegerChars = 20;
 
 }  // namespace
 
 void AppendEventJson(const Event& event, std::string* out) {
-  const auto& keys = JsonKeys();
-  char timestamp[kTimestampChars];
-  std::array<std::array<char, kMaxIntegerChars>, kEventFieldCount> integers;
-  // Each field's text (unescaped) and its encoded length: measured once, so the output grows once.
-  std::array<std::string_view, kEventFieldCount> values;
-  std::array<size_t, kEventFieldCount> lengths;
-  size_t length = 1;  // the closing brace
-  for (size_t i = 0; i < kEventFieldCount; ++i) {
-    const EventFieldSpec& spec = kEventFields[i];
-    switch (spec.json) {
-      case JsonKind::kInteger: {
-        char* begin = integers[i].data();
-        const auto written = std::to_chars(begin, begin + kMaxIntegerChars, event.*spec.number);
-        values[i] = std::string_view(begin, static_cast<size_t>(written.ptr - begin));
-        lengths[i] = values[i].size();
-        break;
-      }
-      case JsonKind::kTimestamp:
-        FormatTimestamp(event.*spec.number, timestamp);
-        values[i] = std::string_view(timestamp, kTimestampChars);
-        lengths[i] = kTimestampChars + 2;
-        break;
-      case JsonKind::kString:
-      case JsonKind::kStringOrInteger:
-        values[i] = TextOf(spec, event);
-        lengths[i] = OptionalStringLength(values[i]);
-        break;
-    }
-    length += keys[i].size() + lengths[i];
-  }
-
+  MeasuredFields fields;
+  const size_t length = [&]<size_t... I>(std::index_sequence<I...>) {
+    return (MeasureField<I>(event, &fields) + ...) + 1;  // and the closing brace
+  }(std::make_index_sequence<kEventFieldCount>());
   const size_t old_size = out->size();
   out->resize(old_size + length);
   JsonWriter writer(out->data() + old_size);
-  for (size_t i = 0; i < kEventFieldCount; ++i) {
-    writer.Raw(keys[i]);
-    switch (kEventFields[i].json) {
-      case JsonKind::kInteger:
-        writer.Raw(values[i]);
-        break;
-      case JsonKind::kTimestamp:
-        writer.String(values[i], lengths[i]);
-        break;
-      case JsonKind::kString:
-      case JsonKind::kStringOrInteger:
-        writer.OptionalString(values[i], lengths[i]);
-        break;
-    }
-  }
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    (WriteField<I>(fields, &writer), ...);
+  }(std::make_index_sequence<kEventFieldCount>());
   writer.Raw("}");
 }
 
@@ -166,7 +177,8 @@ struct EventJsonDecoder::Buffers {
   std::array<char, 4096> stack_chunk;
   rapidjson::MemoryPoolAllocator<> values{value_chunk.data(), value_chunk.size()};
   rapidjson::MemoryPoolAllocator<> stack{stack_chunk.data(), stack_chunk.size()};
-  std::array<std::string, kEventFieldCount> number_text;  // text of fields sent as JSON integers
+  // Text of fields sent as JSON integers.
+  std::array<std::array<char, kScratchChars>, kEventFieldCount> number_text;
 };
 
 EventJsonDecoder::EventJsonDecoder() : buffers_(std::make_unique<Buffers>()) {}
@@ -193,8 +205,8 @@ std::string_view Expected(JsonKind kind) {
 }
 
 // Reads one field's text into raw; null and absent both mean "empty".
-arrow::Status ReadField(const rapidjson::Value& value, const EventFieldSpec& spec, std::string* number_text,
-                        RawEvent* raw) {
+arrow::Status ReadField(const rapidjson::Value& value, const EventFieldSpec& spec,
+                        std::array<char, kScratchChars>* number_text, RawEvent* raw) {
   if (value.IsNull()) return arrow::Status::OK();
   const bool integer_allowed = spec.json == JsonKind::kStringOrInteger || spec.json == JsonKind::kInteger;
   if (value.IsString() && spec.json != JsonKind::kInteger) {
@@ -202,8 +214,10 @@ arrow::Status ReadField(const rapidjson::Value& value, const EventFieldSpec& spe
     return arrow::Status::OK();
   }
   if (integer_allowed && (value.IsUint64() || value.IsInt64())) {
-    *number_text = value.IsUint64() ? std::to_string(value.GetUint64()) : std::to_string(value.GetInt64());
-    raw->*spec.raw = *number_text;
+    char* begin = number_text->data();
+    const auto written = value.IsUint64() ? std::to_chars(begin, begin + kScratchChars, value.GetUint64())
+                                          : std::to_chars(begin, begin + kScratchChars, value.GetInt64());
+    raw->*spec.raw = std::string_view(begin, static_cast<size_t>(written.ptr - begin));
     return arrow::Status::OK();
   }
   return arrow::Status::Invalid("field ", spec.column.name, " is ", JsonTypeName(value), ", expected ",
@@ -228,9 +242,16 @@ arrow::Status EventJsonDecoder::Decode(std::string_view payload, Event* out) {
   if (!document.IsObject()) return arrow::Status::Invalid("message is ", JsonTypeName(document), ", not an object");
 
   RawEvent raw;
+  // The encoder writes the fields in table order: the member at the field's position is looked at
+  // first, and the object searched only when another tool ordered (or omitted) fields differently.
+  const size_t member_count = document.MemberCount();
   for (size_t i = 0; i < kEventFieldCount; ++i) {
     const std::string_view name = kEventFields[i].column.name;
-    const auto found = document.FindMember(rapidjson::StringRef(name.data(), name.size()));
+    auto found = document.MemberBegin() + static_cast<ptrdiff_t>(std::min(i, member_count));
+    if (found == document.MemberEnd() ||
+        std::string_view(found->name.GetString(), found->name.GetStringLength()) != name) {
+      found = document.FindMember(rapidjson::StringRef(name.data(), name.size()));
+    }
     if (found == document.MemberEnd()) continue;
     ARROW_RETURN_NOT_OK(ReadField(found->value, kEventFields[i], &buffers_->number_text[i], &raw));
   }

@@ -1,5 +1,8 @@
 #include "event/landed_schema.h"
 
+#include <type_traits>
+#include <utility>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -35,8 +38,27 @@ arrow::Status AppendText(Builder* builder, std::string_view value, bool nullable
   return nullable && value.empty() ? builder->AppendNull() : builder->Append(value);
 }
 
-std::string_view TextOf(const EventFieldSpec& spec, const Event& event) {
-  return spec.text != nullptr ? std::string_view(event.*spec.text) : EventTypeName(event.event_type);
+// One field's value into its builder. A template over the field's index, so the builder's type and
+// the member are known when compiling: no virtual call and no switch per value.
+template <size_t I>
+arrow::Status AppendField(const Event& event, arrow::ArrayBuilder* builder) {
+  constexpr const EventFieldSpec& spec = kEventFields[I];
+  if constexpr (spec.column.arrow == ArrowKind::kUtf8 || spec.column.arrow == ArrowKind::kDictionary) {
+    using Builder = std::conditional_t<spec.column.arrow == ArrowKind::kUtf8, arrow::StringBuilder,
+                                       arrow::StringDictionary32Builder>;
+    std::string_view value;
+    if constexpr (spec.text != nullptr) {
+      value = event.*spec.text;
+    } else {
+      value = EventTypeName(event.event_type);
+    }
+    return AppendText(static_cast<Builder*>(builder), value, spec.column.nullable);
+  } else if constexpr (spec.column.arrow == ArrowKind::kInt64) {
+    return static_cast<arrow::Int64Builder*>(builder)->Append(event.*spec.number);
+  } else {
+    static_assert(spec.column.arrow == ArrowKind::kTimestampMicros, "an event field of a consumer-only type");
+    return static_cast<arrow::TimestampBuilder*>(builder)->Append(event.*spec.number * kMicrosPerSecond);
+  }
 }
 
 std::string_view EncodingName(ParquetEncoding encoding) {
@@ -110,30 +132,13 @@ LandedBatchBuilder::LandedBatchBuilder(DateColumn date_column)
 }
 
 arrow::Status LandedBatchBuilder::Append(const Event& event, const LandingInfo& info) {
-  for (size_t i = 0; i < kEventFieldCount; ++i) {
-    const EventFieldSpec& spec = kEventFields[i];
-    arrow::ArrayBuilder* builder = fields_[i].get();
-    switch (spec.column.arrow) {
-      case ArrowKind::kUtf8:
-        ARROW_RETURN_NOT_OK(AppendText(static_cast<arrow::StringBuilder*>(builder), TextOf(spec, event),
-                                       spec.column.nullable));
-        break;
-      case ArrowKind::kDictionary:
-        ARROW_RETURN_NOT_OK(AppendText(static_cast<arrow::StringDictionary32Builder*>(builder),
-                                       TextOf(spec, event), spec.column.nullable));
-        break;
-      case ArrowKind::kInt64:
-        ARROW_RETURN_NOT_OK(static_cast<arrow::Int64Builder*>(builder)->Append(event.*spec.number));
-        break;
-      case ArrowKind::kTimestampMicros:
-        ARROW_RETURN_NOT_OK(
-            static_cast<arrow::TimestampBuilder*>(builder)->Append(event.*spec.number * kMicrosPerSecond));
-        break;
-      case ArrowKind::kInt32:
-      case ArrowKind::kDate32:
-        return arrow::Status::NotImplemented("event field ", spec.column.name, " of a consumer-only type");
-    }
-  }
+  const arrow::Status fields = [&]<size_t... I>(std::index_sequence<I...>) {
+    arrow::Status status;
+    // Stops at the first failure, as ARROW_RETURN_NOT_OK would.
+    ((status = AppendField<I>(event, fields_[I].get()), status.ok()) && ...);
+    return status;
+  }(std::make_index_sequence<kEventFieldCount>());
+  ARROW_RETURN_NOT_OK(fields);
   if (date_column_ == DateColumn::kInFile) {
     ARROW_RETURN_NOT_OK(event_date_.Append(static_cast<int32_t>(FloorDiv(event.timestamp, kSecondsPerDay))));
   }
