@@ -34,7 +34,8 @@ Command AddConsumeCommand(CLI::App& root) {
       "Land the topic's events as Parquet files, exactly once. Progress lives in the output directory's file "
       "names: use one output directory per topic.");
   command.app = app;
-  app->add_option("-o,--output", options->output_dir, "Output directory of the Parquet dataset")->required();
+  app->add_option("-o,--output", options->output,
+                  "Where to land: a directory (Parquet dataset), s3://bucket/prefix or postgresql://user@host:port/db")->required();
   kafka::AddKafkaFlags(app, &options->kafka);
   app->add_option("-g,--group", options->group, "Consumer group id")->capture_default_str();
   app->add_option("--batch-size", options->batch_size, "Events per Parquet batch (per Kafka partition)")

@@ -5,9 +5,9 @@
 namespace clickstream::consume {
 
 std::string FormatStatsLine(const ConsumeStats& stats, double events_per_second) {
-  return fmt::format("{:.0f} events/s, {} events, {} batches, {} files ({:.1f} MiB), {} dead letters, lag {}, "
+  return fmt::format("{:.0f} events/s, {} read, {} events, {} batches, {} files ({:.1f} MiB), {} dead letters, lag {}, "
                      "{} partitions",
-                     events_per_second, stats.events, stats.batches, stats.files,
+                     events_per_second, stats.messages, stats.events, stats.batches, stats.files,
                      static_cast<double>(stats.bytes) / (1024.0 * 1024.0), stats.dead_letters,
                      stats.lag < 0 ? std::string("?") : std::to_string(stats.lag), stats.partitions);
 }

@@ -22,8 +22,8 @@ arrow::Result<std::unique_ptr<DeadLetterQueue>> DeadLetterQueue::Make(const kafk
   DeadLetterQueue* self = queue.get();
   kafka::ProducerCallbacks callbacks;
   callbacks.on_delivery = [self](const kafka::DeliveryReport& report) {
-    if (report.error == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    if (self->failed_since_flush_++ == 0) self->first_failure_ = rd_kafka_err2str(report.error);
+    if (report.delivered) return;
+    if (self->failed_since_flush_++ == 0) self->first_failure_ = report.error;
   };
   ARROW_ASSIGN_OR_RAISE(queue->producer_, kafka::Producer::Make(std::move(conf), std::move(callbacks)));
   return queue;
@@ -37,11 +37,11 @@ arrow::Status DeadLetterQueue::EnsureTopicOnce() {
   return arrow::Status::OK();
 }
 
-arrow::Status DeadLetterQueue::Send(const rd_kafka_message_t& message, std::string_view source_topic,
+arrow::Status DeadLetterQueue::Send(const kafka::Message& message, std::string_view source_topic,
                                     std::string_view reason) {
   ARROW_RETURN_NOT_OK(EnsureTopicOnce());
-  const std::string partition = std::to_string(message.partition);
-  const std::string offset = std::to_string(message.offset);
+  const std::string partition = std::to_string(message.partition());
+  const std::string offset = std::to_string(message.offset());
   const std::array<kafka::MessageHeader, 4> headers = {{
       {dead_letter_header::kReason, reason},
       {dead_letter_header::kSourceTopic, source_topic},
@@ -50,9 +50,9 @@ arrow::Status DeadLetterQueue::Send(const rd_kafka_message_t& message, std::stri
   }};
   kafka::OutgoingMessage outgoing;
   outgoing.topic = topic_;
-  // A null key or value stays null: string_views over null pointers reach librdkafka as NULL.
-  outgoing.key = std::string_view(static_cast<const char*>(message.key), message.key_len);
-  outgoing.value = std::string_view(static_cast<const char*>(message.payload), message.len);
+  // A null key or value stays null: default string_views (null data) reach librdkafka as NULL.
+  outgoing.key = message.key();
+  outgoing.value = message.value();
   outgoing.headers = headers;
   ARROW_RETURN_NOT_OK(producer_->Produce(outgoing));
   producer_->Poll(0);

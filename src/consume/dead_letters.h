@@ -9,9 +9,9 @@
 #include <string_view>
 
 #include <arrow/result.h>
-#include <librdkafka/rdkafka.h>
 
 #include "kafka/config.h"
+#include "kafka/consumer.h"
 #include "kafka/producer.h"
 
 namespace clickstream::consume {
@@ -31,7 +31,7 @@ class DeadLetterQueue {
                                                               int partitions);
 
   // Enqueues the message; the topic is created on the first dead letter if it is missing.
-  arrow::Status Send(const rd_kafka_message_t& message, std::string_view source_topic, std::string_view reason);
+  arrow::Status Send(const kafka::Message& message, std::string_view source_topic, std::string_view reason);
 
   // Waits until every dead letter sent so far is acknowledged by the broker. Offsets past a dead
   // letter may only become durable after this returned OK, or a crash could lose it.

@@ -1,9 +1,8 @@
 // `clickstream consume`: reads the topic as a member of a consumer group and lands every event
-// exactly once as Parquet (see README, "How exactly-once works").
+// exactly once through a sink (see README, "How exactly-once works").
 //
-// The output directory, not the group's committed offsets, decides where each assigned partition
-// resumes: the file names record which offsets have landed. Offsets are committed to Kafka after
-// each durable write so that lag tools work, never before.
+// The sink, not the group's committed offsets, decides where each assigned partition resumes.
+// Offsets are committed to Kafka after each durable round so that lag tools work, never before.
 #pragma once
 
 #include <atomic>
@@ -22,7 +21,7 @@ inline constexpr char kDefaultGroup[] = "clickstream-parquet";
 struct ConsumeOptions {
   kafka::KafkaOptions kafka;
   std::string group = kDefaultGroup;
-  std::string output_dir;
+  std::string output;  // a directory, s3://bucket/prefix or postgresql://…
   int64_t batch_size = 500;
   int64_t flush_interval_ms = 5000;
   std::string offset_reset = "earliest";  // for partitions with no landed files and no committed offset
@@ -44,6 +43,7 @@ struct ConsumeSummary {
 // Runs until `stop` becomes true or the consumer was idle for exit_when_idle_ms, then lands what
 // is buffered, commits and leaves the group. An error means some events were not landed; their
 // offsets were not committed and no file claims them, so a restart picks them up.
+// Start-up problems (bad destination, unreachable server) are Invalid statuses.
 arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const std::atomic<bool>& stop);
 
 }  // namespace clickstream::consume

@@ -11,7 +11,7 @@
 
 #include "event/event.h"
 #include "event/landed_schema.h"
-#include "sink/parquet_dataset.h"
+#include "sink/sink.h"
 
 namespace clickstream::consume {
 

@@ -1,38 +1,72 @@
 // An owned librdkafka consumer in a group. The caller decides where each assigned partition starts
-// (the landed files know it better than the group's committed offsets), so assignment goes through
-// a listener that fills in the start offsets before the consumer is assigned them.
+// (the sink knows it better than the group's committed offsets), so assignment goes through a
+// listener that fills in the start offsets before the consumer is assigned them.
 // Rebalance callbacks run on the thread that calls Poll() or Close(). Not thread-safe.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <arrow/result.h>
 #include <arrow/status.h>
-#include <librdkafka/rdkafka.h>
 
 #include "kafka/config.h"
 
+struct rd_kafka_message_s;
+struct rd_kafka_s;
+struct rd_kafka_topic_partition_list_s;
+
 namespace clickstream::kafka {
 
-struct MessageDeleter {
-  void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
-};
-using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+// Start at the group's committed offset (else auto.offset.reset).
+inline constexpr int64_t kStoredOffset = -1000;
 
-struct PartitionListDeleter {
-  void operator()(rd_kafka_topic_partition_list_t* list) const { rd_kafka_topic_partition_list_destroy(list); }
+// One message fetched by Poll(), or an error carried as a message. Owns it.
+class Message {
+ public:
+  explicit Message(rd_kafka_message_s* message) : message_(message) {}
+  ~Message();
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+
+  // An error instead of a message; fatal ones mean the client cannot go on.
+  bool is_error() const;
+  bool is_fatal() const;
+  // End of a partition reached (only with enable.partition.eof): neither a message nor a problem.
+  bool is_partition_eof() const;
+  std::string error_text() const;  // with the error's name, e.g. "Broker: ... (_TRANSPORT)"
+
+  int32_t partition() const;
+  int64_t offset() const;
+  // Null (no value, a tombstone) is not the same as an empty value.
+  bool has_value() const;
+  std::string_view value() const;
+  std::string_view key() const;  // empty for a null key
+  bool has_key() const;
+
+ private:
+  rd_kafka_message_s* message_;
 };
-using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+
+struct AssignedPartition {
+  int32_t partition = 0;
+  int64_t start_offset = kStoredOffset;
+};
 
 class RebalanceListener {
  public:
   virtual ~RebalanceListener() = default;
-  // Set each element's offset to where consumption starts (RD_KAFKA_OFFSET_STORED: the group's
-  // committed offset, else auto.offset.reset). Return an error to take none of them.
-  virtual arrow::Status OnAssign(rd_kafka_topic_partition_list_t* partitions) = 0;
-  // The partitions are about to go to another member: finish their work now.
-  virtual void OnRevoke(const rd_kafka_topic_partition_list_t* partitions) = 0;
+  // Set each partition's start_offset (kStoredOffset: the group's committed offset, else
+  // auto.offset.reset). Return an error to take none of them.
+  virtual arrow::Status OnAssign(std::vector<AssignedPartition>* partitions) = 0;
+  // The partitions are about to go to another member. `lost`: the group already gave them to
+  // another member (this one missed its session timeout), so nothing more may land for them.
+  virtual void OnRevoke(const std::vector<int32_t>& partitions, bool lost) = 0;
 };
 
 class Consumer {
@@ -46,29 +80,34 @@ class Consumer {
   Consumer& operator=(const Consumer&) = delete;
 
   arrow::Status Subscribe(const std::string& topic);
-  // A message, an error carried as a message (check ->err), or null after the timeout.
-  MessagePtr Poll(int timeout_ms);
-  // Commits the given offsets (the next offset to read, per partition).
-  arrow::Status Commit(const rd_kafka_topic_partition_list_t* offsets, bool async);
+  // A message, an error carried as a message, or null after the timeout.
+  std::unique_ptr<Message> Poll(int timeout_ms);
+  // Commits the next offset to read for each partition of the subscribed topic.
+  arrow::Status Commit(const std::map<int32_t, int64_t>& next_offsets, bool async);
+  // Moves the given assigned partitions to new start offsets (after the sink said where they are).
+  arrow::Status Rewind(const std::map<int32_t, int64_t>& next_offsets);
+  // The subscribed topic's partition count from the cluster's metadata; nullopt when the topic
+  // does not exist.
+  arrow::Result<std::optional<int>> PartitionCount(int timeout_ms);
+  // The partition's high watermark as last fetched (no request): -1 when unknown.
+  int64_t HighWatermark(int32_t partition);
   // Revokes the assignment through the listener and leaves the group at once, so the partitions
   // move to the other members without waiting for the session timeout.
   arrow::Status Close();
   // The last assignment failure reported by the listener, if any.
   const arrow::Status& assign_error() const { return assign_error_; }
 
-  rd_kafka_t* handle() { return handle_; }
-
  private:
+  friend struct RebalanceTrampoline;
   explicit Consumer(RebalanceListener* listener) : listener_(listener) {}
-  static void OnRebalance(rd_kafka_t* handle, rd_kafka_resp_err_t error, rd_kafka_topic_partition_list_t* partitions,
-                          void* opaque);
-  void Assign(rd_kafka_topic_partition_list_t* partitions);
-  void Revoke(rd_kafka_topic_partition_list_t* partitions);
+  void Assign(rd_kafka_topic_partition_list_s* partitions);
+  void Revoke(rd_kafka_topic_partition_list_s* partitions);
 
   RebalanceListener* listener_;
   arrow::Status assign_error_;
   bool closed_ = false;
-  rd_kafka_t* handle_ = nullptr;
+  std::string topic_;
+  rd_kafka_s* handle_ = nullptr;
 };
 
 }  // namespace clickstream::kafka

@@ -2,15 +2,49 @@
 
 #include <vector>
 
+#include <librdkafka/rdkafka.h>
+
 namespace clickstream::kafka {
+
+static_assert(kAnyPartition == RD_KAFKA_PARTITION_UA);
+
+// librdkafka calls back through plain functions; these reach the producer's private side.
+struct ProducerCallbackTrampoline {
+  static void OnDelivery(rd_kafka_t* /*handle*/, const rd_kafka_message_t* message, void* opaque) {
+    auto* self = static_cast<Producer*>(opaque);
+    const bool delivered = message->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (delivered) {
+      ++self->counts_.delivered;
+    } else {
+      ++self->counts_.failed;
+    }
+    if (self->callbacks_.on_delivery) {
+      self->callbacks_.on_delivery(DeliveryReport{delivered, delivered ? "" : rd_kafka_err2str(message->err),
+                                                  message->partition, message->offset, message->_private});
+    }
+  }
+
+  static void OnError(rd_kafka_t* handle, int error, const char* reason, void* opaque) {
+    auto* self = static_cast<Producer*>(opaque);
+    auto code = static_cast<rd_kafka_resp_err_t>(error);
+    const bool fatal = code == RD_KAFKA_RESP_ERR__FATAL;
+    if (fatal) {
+      char fatal_reason[512];
+      code = rd_kafka_fatal_error(handle, fatal_reason, sizeof(fatal_reason));
+      self->fatal_error_ = std::string(rd_kafka_err2name(code)) + ": " + fatal_reason;
+      reason = self->fatal_error_.c_str();
+    }
+    if (self->callbacks_.on_error) self->callbacks_.on_error(fatal, reason);
+  }
+};
 
 Producer::Producer(ProducerCallbacks callbacks) : callbacks_(std::move(callbacks)) {}
 
 arrow::Result<std::unique_ptr<Producer>> Producer::Make(ConfPtr conf, ProducerCallbacks callbacks) {
   std::unique_ptr<Producer> producer(new Producer(std::move(callbacks)));
   rd_kafka_conf_set_opaque(conf.get(), producer.get());
-  rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::OnDelivery);
-  rd_kafka_conf_set_error_cb(conf.get(), &Producer::OnError);
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), &ProducerCallbackTrampoline::OnDelivery);
+  rd_kafka_conf_set_error_cb(conf.get(), &ProducerCallbackTrampoline::OnError);
   ARROW_ASSIGN_OR_RAISE(producer->handle_, NewHandle(RD_KAFKA_PRODUCER, &conf, "producer"));
   return producer;
 }
@@ -22,31 +56,6 @@ Producer::~Producer() {
   rd_kafka_poll(handle_, 0);
   if (topic_ != nullptr) rd_kafka_topic_destroy(topic_);
   rd_kafka_destroy(handle_);
-}
-
-void Producer::OnDelivery(rd_kafka_t* /*handle*/, const rd_kafka_message_t* message, void* opaque) {
-  auto* self = static_cast<Producer*>(opaque);
-  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    ++self->counts_.delivered;
-  } else {
-    ++self->counts_.failed;
-  }
-  if (self->callbacks_.on_delivery) {
-    self->callbacks_.on_delivery(
-        DeliveryReport{message->err, message->partition, message->offset, message->_private});
-  }
-}
-
-void Producer::OnError(rd_kafka_t* handle, int error, const char* reason, void* opaque) {
-  auto* self = static_cast<Producer*>(opaque);
-  auto code = static_cast<rd_kafka_resp_err_t>(error);
-  if (code == RD_KAFKA_RESP_ERR__FATAL) {
-    char fatal_reason[512];
-    code = rd_kafka_fatal_error(handle, fatal_reason, sizeof(fatal_reason));
-    self->fatal_error_ = std::string(rd_kafka_err2name(code)) + ": " + fatal_reason;
-    reason = self->fatal_error_.c_str();
-  }
-  if (self->callbacks_.on_error) self->callbacks_.on_error(code, reason);
 }
 
 arrow::Status Producer::Produce(const OutgoingMessage& message, const std::atomic<bool>* stop) {

@@ -15,11 +15,18 @@
 
 #include <arrow/result.h>
 #include <arrow/status.h>
-#include <librdkafka/rdkafka.h>
 
 #include "kafka/config.h"
 
+struct rd_kafka_message_s;
+struct rd_kafka_s;
+struct rd_kafka_topic_s;
+struct rd_kafka_vu_s;
+
 namespace clickstream::kafka {
+
+// Let the partitioner choose (it hashes the key).
+inline constexpr int32_t kAnyPartition = -1;
 
 struct MessageHeader {
   std::string_view name;
@@ -33,14 +40,15 @@ struct OutgoingMessage {
   std::string_view key;
   std::string_view value;
   std::span<const MessageHeader> headers;
-  int32_t partition = RD_KAFKA_PARTITION_UA;  // unassigned: the partitioner hashes the key
+  int32_t partition = kAnyPartition;
   void* opaque = nullptr;                     // returned in the message's DeliveryReport
 };
 
 struct DeliveryReport {
-  rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;
-  int32_t partition = RD_KAFKA_PARTITION_UA;
-  int64_t offset = RD_KAFKA_OFFSET_INVALID;
+  bool delivered = true;
+  std::string_view error;  // why not, when not delivered; valid during the callback only
+  int32_t partition = kAnyPartition;
+  int64_t offset = -1;
   void* opaque = nullptr;
 };
 
@@ -56,7 +64,7 @@ struct ProducerCallbacks {
   std::function<void(const DeliveryReport&)> on_delivery;
   // Non-fatal client errors (broker down, all brokers down, …): librdkafka retries by itself, so
   // these are for logging. Fatal errors are also recorded and returned by FatalError().
-  std::function<void(rd_kafka_resp_err_t error, std::string_view reason)> on_error;
+  std::function<void(bool fatal, std::string_view reason)> on_error;
 };
 
 class Producer {
@@ -81,7 +89,7 @@ class Producer {
   // naming how many are still in flight).
   arrow::Status Flush(std::chrono::milliseconds timeout);
 
-  // Drops queued and in-flight messages; their delivery reports fail with RD_KAFKA_RESP_ERR__PURGE_*
+  // Drops queued and in-flight messages; their delivery reports fail (purged)
   // on the next Poll().
   void Purge();
 
@@ -90,24 +98,22 @@ class Producer {
   int OutQueueLength() const;
   // OK unless the client hit a fatal error (e.g. the idempotent producer lost its guarantees).
   arrow::Status FatalError() const;
-  rd_kafka_t* handle() { return handle_; }
 
  private:
   explicit Producer(ProducerCallbacks callbacks);
-  static void OnDelivery(rd_kafka_t* handle, const rd_kafka_message_t* message, void* opaque);
-  static void OnError(rd_kafka_t* handle, int error, const char* reason, void* opaque);
+  friend struct ProducerCallbackTrampoline;
   // Resolves message.topic to a topic handle, reusing the last one: naming the topic per message
   // makes librdkafka look it up under a lock every time.
-  rd_kafka_topic_t* TopicHandle(std::string_view name);
+  rd_kafka_topic_s* TopicHandle(std::string_view name);
 
   ProducerCallbacks callbacks_;
   DeliveryCounts counts_;
   std::string fatal_error_;
-  std::vector<rd_kafka_vu_t> fields_;
+  std::vector<rd_kafka_vu_s> fields_;
   std::string topic_name_;
-  rd_kafka_topic_t* topic_ = nullptr;  // for topic_name_; released before the client
+  rd_kafka_topic_s* topic_ = nullptr;  // for topic_name_; released before the client
   std::vector<std::string> header_names_;
-  rd_kafka_t* handle_ = nullptr;
+  rd_kafka_s* handle_ = nullptr;
 };
 
 }  // namespace clickstream::kafka

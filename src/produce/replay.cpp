@@ -38,7 +38,7 @@ class ReplayLoop {
   arrow::Status Init(kafka::ConfPtr conf) {
     kafka::ProducerCallbacks callbacks;
     callbacks.on_delivery = [this](const kafka::DeliveryReport& report) {
-      if (report.error != RD_KAFKA_RESP_ERR_NO_ERROR) NoteFailure(rd_kafka_err2str(report.error));
+      if (!report.delivered) NoteFailure(report.error);
     };
     ARROW_ASSIGN_OR_RAISE(producer_, kafka::Producer::Make(std::move(conf), std::move(callbacks)));
     return arrow::Status::OK();

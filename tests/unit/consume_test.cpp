@@ -74,6 +74,7 @@ TEST(PartitionBatch, IsDueWhenFullOrOldEnough) {
 
 TEST(ConsumeStats, FormatsTheStatsLine) {
   ConsumeStats stats;
+  stats.messages = 1003;
   stats.events = 1000;
   stats.batches = 2;
   stats.files = 4;
@@ -81,7 +82,7 @@ TEST(ConsumeStats, FormatsTheStatsLine) {
   stats.lag = 12;
   stats.partitions = 6;
   EXPECT_EQ(FormatStatsLine(stats, 500.4),
-            "500 events/s, 1000 events, 2 batches, 4 files (0.0 MiB), 1 dead letters, lag 12, 6 partitions");
+            "500 events/s, 1003 read, 1000 events, 2 batches, 4 files (0.0 MiB), 1 dead letters, lag 12, 6 partitions");
   stats.lag = -1;
   EXPECT_NE(FormatStatsLine(stats, 0).find("lag ?"), std::string::npos);
 }

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,8 +14,9 @@
 
 #include "event/json_codec.h"
 #include "event/landed_schema.h"
-#include "sink/landed_files.h"
-#include "sink/parquet_dataset.h"
+#include "sink/parquet/dataset_store.h"
+#include "sink/parquet/landed_files.h"
+#include "sink/parquet/parquet_dataset.h"
 #include "result_assertions.h"
 
 
@@ -43,6 +46,26 @@ void Touch(const fs::path& path) {
   fs::create_directories(path.parent_path());
   std::ofstream(path) << "x";
 }
+
+// Recovery through the local store, as the consumer runs it.
+arrow::Result<std::map<int32_t, PartitionRecovery>> Recover(const fs::path& directory,
+                                                           const std::set<int32_t>& partitions) {
+  ARROW_ASSIGN_OR_RAISE(auto store, OpenLocalDatasetStore(directory.string()));
+  return RecoverPartitions(store.get(), partitions);
+}
+
+// A writer with its own local store.
+struct LocalWriter {
+  LocalWriter(const fs::path& directory, DateColumn date_column)
+      : store(OpenLocalDatasetStore(directory.string()).ValueOrDie()),
+        writer(DatasetOptions{date_column, "events"}, store.get()) {}
+  arrow::Result<WrittenFiles> Write(const PartitionBatchData& batch, const std::string& write_time) {
+    ARROW_ASSIGN_OR_RAISE(auto written, writer.WriteGroup({batch}, write_time));
+    return written.front();
+  }
+  std::unique_ptr<DatasetStore> store;
+  ParquetDatasetWriter writer;
+};
 
 LandedFileName Name(int32_t partition, int64_t first, int64_t last, int part, int parts,
                     LandedFileKind kind = LandedFileKind::kData) {
@@ -106,11 +129,12 @@ TEST(LandedFileName, WriteTimeAndDateDirectory) {
 
 TEST(RecoverPartitions, NothingLandedMeansNoResumePoint) {
   TempDir dir;
-  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {0, 1}));
+  ASSERT_OK_AND_ASSIGN(auto recoveries, Recover(dir.path(), {0, 1}));
   EXPECT_FALSE(recoveries[0].resume_offset);
   EXPECT_FALSE(recoveries[1].resume_offset);
-  ASSERT_OK_AND_ASSIGN(auto missing, RecoverPartitions((dir.path() / "absent").string(), {0}));
+  ASSERT_OK_AND_ASSIGN(auto missing, Recover(dir.path() / "absent", {0}));
   EXPECT_FALSE(missing[0].resume_offset);
+  EXPECT_TRUE(fs::is_directory(dir.path() / "absent"));
 }
 
 TEST(RecoverPartitions, ResumesAfterTheHighestCompleteBatch) {
@@ -121,7 +145,7 @@ TEST(RecoverPartitions, ResumesAfterTheHighestCompleteBatch) {
   Touch(day2 / FormatLandedFileName(Name(0, 0, 499, 2, 2)));
   Touch(day1 / FormatLandedFileName(Name(0, 500, 999, 1, 1)));
   Touch(day1 / FormatLandedFileName(Name(1, 0, 4999, 1, 1)));  // another partition
-  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {0}));
+  ASSERT_OK_AND_ASSIGN(auto recoveries, Recover(dir.path(), {0}));
   EXPECT_EQ(recoveries[0].resume_offset, 1000);
   EXPECT_EQ(recoveries[0].removed_files, 0);
   EXPECT_EQ(recoveries.count(1), 0u);
@@ -137,7 +161,7 @@ TEST(RecoverPartitions, RemovesAnIncompleteBatchAndItsTempFiles) {
   const fs::path part3 = day3 / FormatLandedFileName(Name(2, 500, 999, 3, 3));
   const fs::path temp = day1 / TempFileName(FormatLandedFileName(Name(2, 500, 999, 2, 3)));
   for (const auto& path : {complete, part1, part3, temp}) Touch(path);
-  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {2}));
+  ASSERT_OK_AND_ASSIGN(auto recoveries, Recover(dir.path(), {2}));
   EXPECT_EQ(recoveries[2].resume_offset, 500);
   EXPECT_EQ(recoveries[2].removed_files, 3);
   EXPECT_TRUE(fs::exists(complete));
@@ -151,13 +175,13 @@ TEST(RecoverPartitions, MarkersMoveTheResumePointUntilSuperseded) {
   const fs::path marker = dir.path() / FormatLandedFileName(Name(4, 500, 599, 1, 1, LandedFileKind::kMarker));
   Touch(dir.path() / "event_date=2015-06-01" / FormatLandedFileName(Name(4, 0, 499, 1, 1)));
   Touch(marker);
-  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {4}));
+  ASSERT_OK_AND_ASSIGN(auto recoveries, Recover(dir.path(), {4}));
   EXPECT_EQ(recoveries[4].resume_offset, 600);
-  EXPECT_EQ(recoveries[4].newest_marker, marker.string());
+  EXPECT_EQ(recoveries[4].newest_marker, marker.filename().string());
   EXPECT_TRUE(fs::exists(marker));
 
   Touch(dir.path() / "event_date=2015-06-02" / FormatLandedFileName(Name(4, 600, 700, 1, 1)));
-  ASSERT_OK_AND_ASSIGN(recoveries, RecoverPartitions(dir.path().string(), {4}));
+  ASSERT_OK_AND_ASSIGN(recoveries, Recover(dir.path(), {4}));
   EXPECT_EQ(recoveries[4].resume_offset, 701);
   EXPECT_EQ(recoveries[4].newest_marker, "");
   EXPECT_FALSE(fs::exists(marker));
@@ -166,7 +190,7 @@ TEST(RecoverPartitions, MarkersMoveTheResumePointUntilSuperseded) {
 TEST(RecoverPartitions, AnUnreadableDirectoryIsAnError) {
   TempDir dir;
   Touch(dir.path() / "file");
-  EXPECT_FALSE(RecoverPartitions((dir.path() / "file").string(), {0}).ok());
+  EXPECT_FALSE(Recover(dir.path() / "file", {0}).ok());
 }
 
 std::shared_ptr<arrow::RecordBatch> MakeRows(DateColumn date_column, const std::vector<std::string>& json) {
@@ -192,7 +216,7 @@ std::shared_ptr<arrow::Table> ReadParquet(const fs::path& path, std::shared_ptr<
 
 TEST(ParquetDatasetWriter, WritesOnePartPerDateAndReadsBack) {
   TempDir dir;
-  ParquetDatasetWriter writer(DatasetOptions{dir.path().string(), DateColumn::kInPath, "events"});
+  LocalWriter writer(dir.path(), DateColumn::kInPath);
   PartitionBatchData batch;
   batch.partition = 7;
   batch.first_offset = 10;
@@ -209,7 +233,7 @@ TEST(ParquetDatasetWriter, WritesOnePartPerDateAndReadsBack) {
   EXPECT_GT(written.bytes, 0);
   const fs::path second =
       dir.path() / "event_date=2015-06-01" / "clickstream_20260101_120000_000_p7_o10-12_2of2.parquet";
-  EXPECT_EQ(written.paths[1], second.string());
+  EXPECT_EQ(dir.path() / written.paths[1], second);
 
   std::shared_ptr<const arrow::KeyValueMetadata> kv;
   const auto table = ReadParquet(second, &kv);
@@ -229,13 +253,13 @@ TEST(ParquetDatasetWriter, WritesOnePartPerDateAndReadsBack) {
   for (const auto& entry : fs::recursive_directory_iterator(dir.path())) {
     EXPECT_NE(entry.path().filename().string().front(), '.') << entry.path();
   }
-  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {7}));
+  ASSERT_OK_AND_ASSIGN(auto recoveries, Recover(dir.path(), {7}));
   EXPECT_EQ(recoveries[7].resume_offset, 13);
 }
 
 TEST(ParquetDatasetWriter, FlatLayoutAndMarkers) {
   TempDir dir;
-  ParquetDatasetWriter writer(DatasetOptions{dir.path().string(), DateColumn::kInFile, "events"});
+  LocalWriter writer(dir.path(), DateColumn::kInFile);
   PartitionBatchData batch;
   batch.partition = 0;
   batch.first_offset = 0;
@@ -244,9 +268,9 @@ TEST(ParquetDatasetWriter, FlatLayoutAndMarkers) {
                                                           R"("event_type":"view","item_id":"9"})"})}};
   ASSERT_OK_AND_ASSIGN(auto written, writer.Write(batch, "20260101_120000_000"));
   ASSERT_EQ(written.paths.size(), 1u);
-  EXPECT_EQ(fs::path(written.paths[0]).parent_path(), dir.path());
+  EXPECT_EQ(fs::path(written.paths[0]).parent_path(), "");
   std::shared_ptr<const arrow::KeyValueMetadata> kv;
-  EXPECT_NE(ReadParquet(written.paths[0], &kv)->GetColumnByName("event_date"), nullptr);
+  EXPECT_NE(ReadParquet(dir.path() / written.paths[0], &kv)->GetColumnByName("event_date"), nullptr);
 
   PartitionBatchData dead_letters_only;
   dead_letters_only.first_offset = 1;
@@ -254,13 +278,13 @@ TEST(ParquetDatasetWriter, FlatLayoutAndMarkers) {
   ASSERT_OK_AND_ASSIGN(written, writer.Write(dead_letters_only, "20260101_120001_000"));
   ASSERT_EQ(written.paths.size(), 1u);
   EXPECT_TRUE(fs::path(written.paths[0]).filename().string().starts_with("_clickstream_"));
-  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {0}));
+  ASSERT_OK_AND_ASSIGN(auto recoveries, Recover(dir.path(), {0}));
   EXPECT_EQ(recoveries[0].resume_offset, 6);
 }
 
 TEST(ParquetDatasetWriter, GroupCommitLandsEveryBatchInOrder) {
   TempDir dir;
-  ParquetDatasetWriter writer(DatasetOptions{dir.path().string(), DateColumn::kInPath, "events"});
+  LocalWriter writer(dir.path(), DateColumn::kInPath);
   auto batch_of = [](int32_t partition, int64_t first, int64_t last, std::vector<int32_t> days) {
     PartitionBatchData batch;
     batch.partition = partition;
@@ -276,26 +300,26 @@ TEST(ParquetDatasetWriter, GroupCommitLandsEveryBatchInOrder) {
   // Two batches of partition 1 (two generations), one of partition 2, and a marker.
   const std::vector<PartitionBatchData> group = {batch_of(1, 0, 9, {16587, 16588}), batch_of(2, 0, 4, {16588}),
                                                  batch_of(1, 10, 19, {16588}), batch_of(2, 5, 6, {})};
-  ASSERT_OK_AND_ASSIGN(auto written, writer.WriteGroup(group, "20260101_120000_000"));
+  ASSERT_OK_AND_ASSIGN(auto written, writer.writer.WriteGroup(group, "20260101_120000_000"));
   ASSERT_EQ(written.size(), group.size());
   EXPECT_EQ(written[0].paths.size(), 2u);
   EXPECT_EQ(fs::path(written[2].paths[0]).filename(), "clickstream_20260101_120000_000_p1_o10-19_1of1.parquet");
   EXPECT_TRUE(fs::path(written[3].paths[0]).filename().string().starts_with("_clickstream_"));
   for (const auto& files : written) {
-    for (const auto& path : files.paths) EXPECT_TRUE(fs::exists(path)) << path;
+    for (const auto& path : files.paths) EXPECT_TRUE(fs::exists(dir.path() / path)) << path;
   }
   for (const auto& entry : fs::recursive_directory_iterator(dir.path())) {
     EXPECT_FALSE(entry.path().filename().string().ends_with(".tmp")) << entry.path();
   }
-  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(dir.path().string(), {1, 2}));
+  ASSERT_OK_AND_ASSIGN(auto recoveries, Recover(dir.path(), {1, 2}));
   EXPECT_EQ(recoveries[1].resume_offset, 20);
   EXPECT_EQ(recoveries[2].resume_offset, 7);
 }
 
 TEST(ParquetDatasetWriter, FailsWhenAFileIsInTheWay) {
   TempDir dir;
-  Touch(dir.path() / "out");
-  ParquetDatasetWriter writer(DatasetOptions{(dir.path() / "out").string(), DateColumn::kInPath, "events"});
+  LocalWriter writer(dir.path(), DateColumn::kInPath);
+  Touch(dir.path() / "event_date=2015-06-02");  // a file where the day's directory belongs
   PartitionBatchData batch;
   batch.rows_by_day = {{16588, MakeRows(DateColumn::kInPath, {R"({"timestamp":"2015-06-01 10:00:00","visitor_id":"1",)"
                                                               R"("event_type":"view","item_id":"9"})"})}};

@@ -1,4 +1,4 @@
-#include "sink/parquet_dataset.h"
+#include "sink/parquet/parquet_dataset.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -14,8 +14,8 @@
 #include <parquet/properties.h>
 
 #include "event/landed_schema.h"
-#include "sink/durable_file.h"
-#include "sink/landed_files.h"
+#include "sink/parquet/concurrency.h"
+#include "sink/parquet/landed_files.h"
 
 namespace clickstream::sink {
 
@@ -54,50 +54,19 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeParquet(const std::shared_pt
   return sink->Finish();
 }
 
-ParquetDatasetWriter::ParquetDatasetWriter(DatasetOptions options) : options_(std::move(options)) {}
+ParquetDatasetWriter::ParquetDatasetWriter(DatasetOptions options, DatasetStore* store)
+    : options_(std::move(options)), store_(store) {}
 
 std::string ParquetDatasetWriter::DirectoryOf(int32_t day) const {
-  if (options_.date_column == DateColumn::kInFile) return options_.output_dir;
-  return (std::filesystem::path(options_.output_dir) / EventDateDirectory(day)).string();
-}
-
-arrow::Result<WrittenFiles> ParquetDatasetWriter::Write(const PartitionBatchData& batch,
-                                                        const std::string& write_time) const {
-  ARROW_ASSIGN_OR_RAISE(auto written, WriteGroup({batch}, write_time));
-  return std::move(written.front());
+  if (options_.date_column == DateColumn::kInFile) return "";
+  return EventDateDirectory(day) + "/";
 }
 
 namespace {
 
-// fsync blocks in the file system, not the CPU, and ext4 folds the syncs that wait at the same
-// time into one journal commit: that is what makes a group commit cheap.
-constexpr size_t kMaxSyncThreads = 8;
 // Encoding is CPU-bound and the consumer's own thread keeps one core busy decoding; a second
 // encoder uses the time that thread spends waiting for the broker or for a full pipeline.
 constexpr size_t kEncodeThreads = 2;
-
-// Runs task(i) for every i in [0, count) on up to max_threads threads.
-arrow::Status RunConcurrently(size_t count, size_t max_threads, const std::function<arrow::Status(size_t)>& task) {
-  if (count == 0) return arrow::Status::OK();
-  if (count == 1 || max_threads <= 1) {
-    arrow::Status status;
-    for (size_t i = 0; i < count; ++i) status &= task(i);
-    return status;
-  }
-  const size_t threads = std::min(count, max_threads);
-  std::vector<std::future<arrow::Status>> results;
-  results.reserve(threads);
-  for (size_t t = 0; t < threads; ++t) {
-    results.push_back(std::async(std::launch::async, [&task, t, threads, count] {
-      arrow::Status status;
-      for (size_t i = t; i < count; i += threads) status &= task(i);
-      return status;
-    }));
-  }
-  arrow::Status status;
-  for (auto& result : results) status &= result.get();
-  return status;
-}
 
 }  // namespace
 
@@ -105,22 +74,21 @@ arrow::Result<std::vector<WrittenFiles>> ParquetDatasetWriter::WriteGroup(
     const std::vector<PartitionBatchData>& batches, const std::string& write_time) const {
   struct Part {
     size_t batch = 0;
-    std::string directory;
-    std::string file_name;
+    int generation = 0;
+    std::string path;
     std::shared_ptr<arrow::RecordBatch> rows;  // null for a marker
     std::shared_ptr<const arrow::KeyValueMetadata> metadata;
     std::shared_ptr<arrow::Buffer> contents;
   };
   std::vector<Part> parts;
-  // The n-th batch of a partition in this group is in generation n: generations are renamed and
-  // made durable one after the other.
-  std::vector<int> generation_of_batch(batches.size());
+  // The n-th batch of a partition in this group is in generation n: generations are published
+  // and made durable one after the other.
   std::map<int32_t, int> batches_seen;
   int generations = 0;
   for (size_t b = 0; b < batches.size(); ++b) {
     const PartitionBatchData& batch = batches[b];
-    generation_of_batch[b] = batches_seen[batch.partition]++;
-    generations = std::max(generations, generation_of_batch[b] + 1);
+    const int generation = batches_seen[batch.partition]++;
+    generations = std::max(generations, generation + 1);
     LandedFileName name;
     name.write_time = write_time;
     name.partition = batch.partition;
@@ -129,7 +97,7 @@ arrow::Result<std::vector<WrittenFiles>> ParquetDatasetWriter::WriteGroup(
     if (batch.rows_by_day.empty()) {
       // Only dead letters: a marker keeps the resume point past them.
       name.kind = LandedFileKind::kMarker;
-      parts.push_back(Part{b, options_.output_dir, FormatLandedFileName(name), nullptr, nullptr,
+      parts.push_back(Part{b, generation, FormatLandedFileName(name), nullptr, nullptr,
                            std::make_shared<arrow::Buffer>("")});
       continue;
     }
@@ -142,7 +110,8 @@ arrow::Result<std::vector<WrittenFiles>> ParquetDatasetWriter::WriteGroup(
            metadata_key::kPart},
           {options_.topic, std::to_string(batch.partition), std::to_string(batch.first_offset),
            std::to_string(batch.last_offset), std::to_string(name.part) + "/" + std::to_string(name.parts)});
-      parts.push_back(Part{b, DirectoryOf(day), FormatLandedFileName(name), rows, std::move(metadata), nullptr});
+      parts.push_back(
+          Part{b, generation, DirectoryOf(day) + FormatLandedFileName(name), rows, std::move(metadata), nullptr});
     }
   }
   ARROW_RETURN_NOT_OK(RunConcurrently(parts.size(), kEncodeThreads, [&parts](size_t i) -> arrow::Status {
@@ -153,30 +122,54 @@ arrow::Result<std::vector<WrittenFiles>> ParquetDatasetWriter::WriteGroup(
   }));
 
   std::vector<WrittenFiles> written(batches.size());
-  std::vector<std::unique_ptr<StagedFile>> files;
-  std::set<std::string> ensured_directories;
+  std::vector<std::vector<NewFile>> to_publish(static_cast<size_t>(generations));
   for (const Part& part : parts) {
-    if (ensured_directories.insert(part.directory).second) ARROW_RETURN_NOT_OK(EnsureDirectory(part.directory));
-    ARROW_ASSIGN_OR_RAISE(auto file, StagedFile::Create(part.directory, TempFileName(part.file_name), part.file_name,
-                                                        *part.contents));
-    written[part.batch].paths.push_back(file->final_path());
+    written[part.batch].paths.push_back(part.path);
     written[part.batch].bytes += part.contents->size();
-    files.push_back(std::move(file));
+    to_publish[static_cast<size_t>(part.generation)].push_back(NewFile{part.path, part.contents});
   }
-  ARROW_RETURN_NOT_OK(
-      RunConcurrently(files.size(), kMaxSyncThreads, [&files](size_t i) { return files[i]->Sync(); }));
-  for (int generation = 0; generation < generations; ++generation) {
-    std::set<std::string> directories;
-    for (size_t i = 0; i < files.size(); ++i) {
-      if (generation_of_batch[parts[i].batch] != generation) continue;
-      ARROW_RETURN_NOT_OK(files[i]->Publish());
-      directories.insert(files[i]->directory());
-    }
-    const std::vector<std::string> to_sync(directories.begin(), directories.end());
-    ARROW_RETURN_NOT_OK(RunConcurrently(to_sync.size(), kMaxSyncThreads,
-                                        [&to_sync](size_t i) { return SyncDirectory(to_sync[i]); }));
-  }
+  ARROW_RETURN_NOT_OK(store_->Publish(to_publish));
   return written;
+}
+
+ParquetDatasetSink::ParquetDatasetSink(DatasetOptions options, std::unique_ptr<DatasetStore> store)
+    : store_(std::move(store)), writer_(std::move(options), store_.get()) {}
+
+arrow::Result<std::map<int32_t, PartitionResume>> ParquetDatasetSink::Recover(const std::set<int32_t>& partitions) {
+  ARROW_ASSIGN_OR_RAISE(auto recoveries, RecoverPartitions(store_.get(), partitions));
+  std::map<int32_t, PartitionResume> resumes;
+  for (const auto& [partition, recovery] : recoveries) {
+    resumes[partition] = PartitionResume{recovery.resume_offset, recovery.removed_files};
+    if (recovery.newest_marker.empty()) {
+      markers_.erase(partition);
+    } else {
+      markers_[partition] = recovery.newest_marker;
+    }
+  }
+  return resumes;
+}
+
+arrow::Result<std::vector<LandedBatch>> ParquetDatasetSink::Land(const std::vector<PartitionBatchData>& batches,
+                                                                 const std::string& write_time) {
+  ARROW_ASSIGN_OR_RAISE(const std::vector<WrittenFiles> written, writer_.WriteGroup(batches, write_time));
+  std::vector<LandedBatch> landed;
+  landed.reserve(batches.size());
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const PartitionBatchData& batch = batches[i];
+    auto marker = markers_.find(batch.partition);
+    if (marker != markers_.end()) {
+      // Best effort: a marker left behind is removed by the next recovery scan.
+      (void)store_->Remove(marker->second);
+      markers_.erase(marker);
+    }
+    if (batch.rows_by_day.empty()) markers_[batch.partition] = written[i].paths.front();
+    landed.push_back(LandedBatch{static_cast<int64_t>(batch.rows_by_day.size()), written[i].bytes});
+  }
+  return landed;
+}
+
+void ParquetDatasetSink::Forget(const std::set<int32_t>& partitions) {
+  for (int32_t partition : partitions) markers_.erase(partition);
 }
 
 }  // namespace clickstream::sink

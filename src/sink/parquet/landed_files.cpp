@@ -1,16 +1,13 @@
-#include "sink/landed_files.h"
+#include "sink/parquet/landed_files.h"
 
 #include <charconv>
 #include <cstdio>
-#include <filesystem>
 #include <system_error>
 #include <vector>
 
 #include "event/timestamp.h"
 
 namespace clickstream::sink {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -48,20 +45,6 @@ bool IsWriteTime(std::string_view text) {
 }
 
 }  // namespace
-
-std::string FormatWriteTime(std::chrono::system_clock::time_point when) {
-  const int64_t millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
-  const int64_t seconds = FloorDiv(millis, 1000);
-  const int64_t days = FloorDiv(seconds, 86400);
-  const int64_t second_of_day = seconds - days * 86400;
-  const CivilDate date = CivilFromDays(days);
-  char text[32];
-  std::snprintf(text, sizeof(text), "%04d%02u%02u_%02d%02d%02d_%03d", date.year, date.month, date.day,
-                static_cast<int>(second_of_day / 3600), static_cast<int>(second_of_day / 60 % 60),
-                static_cast<int>(second_of_day % 60), static_cast<int>(millis - seconds * 1000));
-  return text;
-}
 
 std::string FormatLandedFileName(const LandedFileName& name) {
   const bool data = name.kind == LandedFileKind::kData;
@@ -123,39 +106,23 @@ std::string EventDateDirectory(int32_t days_since_epoch) {
   return std::string(kDateDirectoryPrefix) + text;
 }
 
+bool IsEventDateDirectory(std::string_view name) { return name.starts_with(kDateDirectoryPrefix); }
+
 namespace {
 
 struct FoundFile {
-  fs::path path;
+  std::string path;  // relative to the dataset's root
   LandedFileName name;
   bool temp = false;
 };
 
-arrow::Status ScanDirectory(const fs::path& directory, const std::set<int32_t>& partitions,
-                            std::vector<FoundFile>* found, bool descend) {
-  std::error_code error;
-  fs::directory_iterator it(directory, error);
-  if (error) return arrow::Status::IOError("cannot read output directory ", directory.string(), ": ", error.message());
-  for (; it != fs::directory_iterator(); it.increment(error)) {
-    if (error) return arrow::Status::IOError("cannot read ", directory.string(), ": ", error.message());
-    const std::string file_name = it->path().filename().string();
-    if (descend && file_name.starts_with(kDateDirectoryPrefix) && it->is_directory(error)) {
-      ARROW_RETURN_NOT_OK(ScanDirectory(it->path(), partitions, found, false));
-      continue;
-    }
-    const auto temp_of = FinalNameOfTemp(file_name);
-    const auto name = ParseLandedFileName(temp_of ? *temp_of : std::string_view(file_name));
-    if (!name || partitions.count(name->partition) == 0) continue;
-    found->push_back(FoundFile{it->path(), *name, temp_of.has_value()});
-  }
-  return arrow::Status::OK();
+std::string_view BaseName(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
-arrow::Status Remove(const fs::path& path, PartitionRecovery* recovery) {
-  std::error_code error;
-  if (!fs::remove(path, error) && error) {
-    return arrow::Status::IOError("cannot remove ", path.string(), ": ", error.message());
-  }
+arrow::Status Remove(DatasetStore* store, const std::string& path, PartitionRecovery* recovery) {
+  ARROW_RETURN_NOT_OK(store->Remove(path));
   ++recovery->removed_files;
   return arrow::Status::OK();
 }
@@ -164,12 +131,13 @@ struct Batch {
   int parts = 0;
   std::set<int> present;
   bool marker = false;
-  std::vector<fs::path> paths;
+  std::vector<std::string> paths;
   bool complete() const { return marker || static_cast<int>(present.size()) >= parts; }
 };
 
 // `files` are one partition's landed files (no temp files).
-arrow::Status RecoverOne(const std::vector<const FoundFile*>& files, PartitionRecovery* recovery) {
+arrow::Status RecoverOne(DatasetStore* store, const std::vector<const FoundFile*>& files,
+                         PartitionRecovery* recovery) {
   std::map<std::pair<int64_t, int64_t>, Batch> batches;  // by (first, last) offset
   for (const FoundFile* file : files) {
     Batch& batch = batches[{file->name.first_offset, file->name.last_offset}];
@@ -189,7 +157,7 @@ arrow::Status RecoverOne(const std::vector<const FoundFile*>& files, PartitionRe
   int64_t newest_kept_last = -1;
   for (const auto& [range, batch] : batches) {
     if (range.first >= *resume) {
-      for (const fs::path& path : batch.paths) ARROW_RETURN_NOT_OK(Remove(path, recovery));
+      for (const std::string& path : batch.paths) ARROW_RETURN_NOT_OK(Remove(store, path, recovery));
     } else {
       newest_kept_last = std::max(newest_kept_last, range.second);
     }
@@ -197,12 +165,12 @@ arrow::Status RecoverOne(const std::vector<const FoundFile*>& files, PartitionRe
   // A marker only matters while it is the newest record of progress.
   for (const auto& [range, batch] : batches) {
     if (batch.marker && range.first < *resume && range.second < newest_kept_last) {
-      for (const fs::path& path : batch.paths) ARROW_RETURN_NOT_OK(Remove(path, recovery));
+      for (const std::string& path : batch.paths) ARROW_RETURN_NOT_OK(Remove(store, path, recovery));
     }
   }
   for (const auto& [range, batch] : batches) {
     if (batch.marker && range.first < *resume && range.second == newest_kept_last) {
-      recovery->newest_marker = batch.paths.front().string();
+      recovery->newest_marker = batch.paths.front();
     }
   }
   recovery->resume_offset = resume;
@@ -211,24 +179,29 @@ arrow::Status RecoverOne(const std::vector<const FoundFile*>& files, PartitionRe
 
 }  // namespace
 
-arrow::Result<std::map<int32_t, PartitionRecovery>> RecoverPartitions(const std::string& output_dir,
+arrow::Result<std::map<int32_t, PartitionRecovery>> RecoverPartitions(DatasetStore* store,
                                                                      const std::set<int32_t>& partitions) {
   std::map<int32_t, PartitionRecovery> recoveries;
   for (int32_t partition : partitions) recoveries[partition] = PartitionRecovery{};
-  std::error_code error;
-  if (!fs::exists(output_dir, error)) return recoveries;
+  ARROW_ASSIGN_OR_RAISE(const std::vector<StoredFile> stored, store->List());
   std::vector<FoundFile> found;
-  ARROW_RETURN_NOT_OK(ScanDirectory(output_dir, partitions, &found, true));
+  for (const StoredFile& file : stored) {
+    const std::string_view base = BaseName(file.path);
+    const auto temp_of = FinalNameOfTemp(base);
+    const auto name = ParseLandedFileName(temp_of ? *temp_of : base);
+    if (!name || partitions.count(name->partition) == 0) continue;
+    found.push_back(FoundFile{file.path, *name, temp_of.has_value()});
+  }
   std::map<int32_t, std::vector<const FoundFile*>> by_partition;
   for (const FoundFile& file : found) {
     if (file.temp) {
-      ARROW_RETURN_NOT_OK(Remove(file.path, &recoveries[file.name.partition]));
+      ARROW_RETURN_NOT_OK(Remove(store, file.path, &recoveries[file.name.partition]));
     } else {
       by_partition[file.name.partition].push_back(&file);
     }
   }
   for (const auto& [partition, files] : by_partition) {
-    ARROW_RETURN_NOT_OK(RecoverOne(files, &recoveries[partition]));
+    ARROW_RETURN_NOT_OK(RecoverOne(store, files, &recoveries[partition]));
   }
   return recoveries;
 }

@@ -20,6 +20,8 @@
 
 #include <arrow/result.h>
 
+#include "sink/parquet/dataset_store.h"
+
 namespace clickstream::sink {
 
 enum class LandedFileKind { kData, kMarker };
@@ -34,9 +36,6 @@ struct LandedFileName {
   int parts = 1;
 };
 
-// "YYYYMMDD_HHMMSS_mmm" of the instant, UTC.
-std::string FormatWriteTime(std::chrono::system_clock::time_point when);
-
 std::string FormatLandedFileName(const LandedFileName& name);
 // Accepts exactly what FormatLandedFileName writes.
 std::optional<LandedFileName> ParseLandedFileName(std::string_view file_name);
@@ -47,23 +46,25 @@ std::optional<std::string_view> FinalNameOfTemp(std::string_view temp_name);
 
 // Hive-style directory of a day: "event_date=YYYY-MM-DD".
 std::string EventDateDirectory(int32_t days_since_epoch);
+bool IsEventDateDirectory(std::string_view name);
 
 struct PartitionRecovery {
   // Where consumption of the partition resumes; empty when the directory holds nothing of it.
   std::optional<int64_t> resume_offset;
   int64_t removed_files = 0;  // temp files, parts of incomplete batches and superseded markers
-  // The marker file when the newest landed batch is one: obsolete once a later batch lands.
+  // The marker file (relative path) when the newest landed batch is one: obsolete once a later
+  // batch lands.
   std::string newest_marker;
 };
 
-// Scans the output directory (its root and every event_date=* directory) for the files of the
-// given partitions and cleans up what a killed run left behind:
+// Scans the dataset (its root and every event_date=* directory) for the files of the given
+// partitions and cleans up what a killed run left behind:
 //  - temp files are deleted;
-//  - a batch with fewer parts present than it announced (killed between renames) is deleted with
-//    every batch after it, and consumption resumes at its first offset;
+//  - a batch with fewer parts present than it announced (killed between renames or uploads) is
+//    deleted with every batch after it, and consumption resumes at its first offset;
 //  - otherwise consumption resumes after the highest offset landed.
-// Fails when the directory cannot be read: without it, the resume point is unknown.
-arrow::Result<std::map<int32_t, PartitionRecovery>> RecoverPartitions(const std::string& output_dir,
+// Fails when the store cannot be listed: without it, the resume point is unknown.
+arrow::Result<std::map<int32_t, PartitionRecovery>> RecoverPartitions(DatasetStore* store,
                                                                      const std::set<int32_t>& partitions);
 
 }  // namespace clickstream::sink

@@ -1,0 +1,28 @@
+// Chooses the sink an --output names: a plain path is a local Parquet dataset, s3://… a Parquet
+// dataset in an object store, postgresql://… a PostgreSQL table.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <arrow/result.h>
+
+#include "event/landed_schema.h"
+#include "sink/sink.h"
+
+namespace clickstream::sink {
+
+struct SinkOptions {
+  std::string output;  // a directory, s3://bucket/prefix or postgresql://user@host:port/db
+  std::string topic;
+  std::string group;
+  DateColumn date_column = DateColumn::kInPath;
+};
+
+// Opens and checks the destination. Anything that makes it unusable (unknown scheme, unreachable
+// server, missing bucket, wrong credentials, no permission) is an Invalid status with one line
+// that names the destination and the cause.
+arrow::Result<std::unique_ptr<Sink>> OpenSink(const SinkOptions& options);
+
+}  // namespace clickstream::sink

@@ -1,0 +1,246 @@
+// The local directory store: a file becomes durable by being written under a hidden temp name,
+// fsynced, renamed into place and its directory fsynced. Many files share the expensive steps: all
+// are written, then synced side by side (ext4 folds the syncs that wait at the same time into one
+// journal commit), then renamed and each distinct directory synced once per generation.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <system_error>
+
+#include <arrow/filesystem/localfs.h>
+
+#include "common/crash_point.h"
+#include "sink/parquet/concurrency.h"
+#include "sink/parquet/dataset_store.h"
+#include "sink/parquet/landed_files.h"
+
+namespace clickstream::sink {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// fsync blocks in the file system, not the CPU: more threads than cores is what makes it cheap.
+constexpr size_t kMaxSyncThreads = 8;
+
+// An owned file descriptor.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd = -1) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void Reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  // close() can report a deferred write error (NFS, quota), so it is checked, not left to the destructor.
+  int Close() {
+    const int result = ::close(fd_);
+    fd_ = -1;
+    return result;
+  }
+
+ private:
+  int fd_;
+};
+
+arrow::Status ErrnoStatus(std::string_view action, const std::string& path) {
+  return arrow::Status::IOError("cannot ", action, " ", path, ": ", std::strerror(errno));
+}
+
+arrow::Status WriteAll(int fd, const uint8_t* data, int64_t size, const std::string& path) {
+  while (size > 0) {
+    const ssize_t written = ::write(fd, data, static_cast<size_t>(size));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write", path);
+    }
+    data += written;
+    size -= written;
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status SyncDirectory(const std::string& directory) {
+  FileDescriptor fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("open directory", directory);
+  if (::fsync(fd.get()) != 0) return ErrnoStatus("sync directory", directory);
+  return arrow::Status::OK();
+}
+
+// Creates the directory (and its parents) unless it exists; a new directory's entry in its parent
+// is synced too, or a crash could lose the directory with the files renamed into it.
+arrow::Status EnsureDirectory(const std::string& directory) {
+  std::error_code error;
+  if (fs::is_directory(directory, error)) return arrow::Status::OK();
+  const fs::path path(directory);
+  if (path.has_parent_path() && path.parent_path() != path) {
+    ARROW_RETURN_NOT_OK(EnsureDirectory(path.parent_path().string()));
+  }
+  if (!fs::create_directory(path, error) && error) {
+    return arrow::Status::IOError("cannot create directory ", directory, ": ", error.message());
+  }
+  if (!fs::is_directory(path, error)) {
+    return arrow::Status::IOError("cannot create directory ", directory, ": a file of that name is in the way");
+  }
+  const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  return SyncDirectory(parent.empty() ? "." : parent.string());
+}
+
+// A file written under its temp name and not yet renamed. Until Publish() succeeds it exists only
+// under the temp name, which the destructor removes (best effort: the recovery scan removes what a
+// crash leaves).
+class StagedFile {
+ public:
+  static arrow::Result<std::unique_ptr<StagedFile>> Create(const std::string& directory, const std::string& file_name,
+                                                           const arrow::Buffer& contents) {
+    std::unique_ptr<StagedFile> file(new StagedFile(directory, file_name));
+    file->fd_.Reset(::open(file->temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!file->fd_.valid()) return ErrnoStatus("create", file->temp_path_);
+    ARROW_RETURN_NOT_OK(WriteAll(file->fd_.get(), contents.data(), contents.size(), file->temp_path_));
+    return file;
+  }
+  ~StagedFile() {
+    if (!published_) ::unlink(temp_path_.c_str());
+  }
+  StagedFile(const StagedFile&) = delete;
+  StagedFile& operator=(const StagedFile&) = delete;
+
+  // Safe to call from several threads at once on different files.
+  arrow::Status Sync() {
+    if (::fsync(fd_.get()) != 0) return ErrnoStatus("sync", temp_path_);
+    return arrow::Status::OK();
+  }
+  // Closes the file and renames it to its final name; durable only once its directory is synced.
+  arrow::Status Publish() {
+    if (fd_.Close() != 0) return ErrnoStatus("close", temp_path_);
+    if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) return ErrnoStatus("rename into place", final_path_);
+    published_ = true;
+    return arrow::Status::OK();
+  }
+  const std::string& directory() const { return directory_; }
+
+ private:
+  StagedFile(const std::string& directory, const std::string& file_name)
+      : directory_(directory),
+        temp_path_((fs::path(directory) / TempFileName(file_name)).string()),
+        final_path_((fs::path(directory) / file_name).string()) {}
+
+  std::string directory_;
+  std::string temp_path_;
+  std::string final_path_;
+  FileDescriptor fd_;
+  bool published_ = false;
+};
+
+std::chrono::system_clock::time_point ModifiedTime(const struct stat& info) {
+  return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::seconds(info.st_mtim.tv_sec) + std::chrono::nanoseconds(info.st_mtim.tv_nsec)));
+}
+
+class LocalDatasetStore final : public DatasetStore {
+ public:
+  explicit LocalDatasetStore(std::string root)
+      : root_(std::move(root)), filesystem_(std::make_shared<arrow::fs::LocalFileSystem>()) {}
+
+  std::string Describe() const override { return root_; }
+  std::shared_ptr<arrow::fs::FileSystem> filesystem() const override { return filesystem_; }
+  std::string root() const override { return fs::absolute(root_).lexically_normal().string(); }
+
+  arrow::Result<std::vector<StoredFile>> List() override {
+    std::vector<StoredFile> files;
+    ARROW_RETURN_NOT_OK(ListDirectory(root_, "", &files));
+    return files;
+  }
+
+  arrow::Status Publish(const std::vector<std::vector<NewFile>>& generations) override {
+    std::vector<std::vector<std::unique_ptr<StagedFile>>> staged(generations.size());
+    std::vector<StagedFile*> all;
+    std::set<std::string> ensured;
+    for (size_t g = 0; g < generations.size(); ++g) {
+      for (const NewFile& file : generations[g]) {
+        const fs::path path = fs::path(root_) / file.path;
+        const std::string directory = path.parent_path().string();
+        if (ensured.insert(directory).second) ARROW_RETURN_NOT_OK(EnsureDirectory(directory));
+        ARROW_ASSIGN_OR_RAISE(auto staged_file,
+                              StagedFile::Create(directory, path.filename().string(), *file.contents));
+        all.push_back(staged_file.get());
+        staged[g].push_back(std::move(staged_file));
+      }
+    }
+    CrashPoint("after-temp-write");
+    ARROW_RETURN_NOT_OK(RunConcurrently(all.size(), kMaxSyncThreads, [&all](size_t i) { return all[i]->Sync(); }));
+    CrashPoint("after-fsync");
+    for (auto& generation : staged) {
+      std::set<std::string> directories;
+      for (auto& file : generation) {
+        ARROW_RETURN_NOT_OK(file->Publish());
+        CrashPoint("after-rename");
+        directories.insert(file->directory());
+      }
+      const std::vector<std::string> to_sync(directories.begin(), directories.end());
+      ARROW_RETURN_NOT_OK(RunConcurrently(to_sync.size(), kMaxSyncThreads,
+                                          [&to_sync](size_t i) { return SyncDirectory(to_sync[i]); }));
+      CrashPoint("after-directory-sync");
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Remove(const std::string& path) override {
+    const fs::path full = fs::path(root_) / path;
+    std::error_code error;
+    if (!fs::remove(full, error) && error) {
+      return arrow::Status::IOError("cannot remove ", full.string(), ": ", error.message());
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status EnsureRoot() { return EnsureDirectory(root_); }
+
+ private:
+  arrow::Status ListDirectory(const fs::path& directory, const std::string& prefix, std::vector<StoredFile>* out) {
+    std::error_code error;
+    fs::directory_iterator it(directory, error);
+    if (error) return arrow::Status::IOError("cannot read directory ", directory.string(), ": ", error.message());
+    for (; it != fs::directory_iterator(); it.increment(error)) {
+      if (error) return arrow::Status::IOError("cannot read ", directory.string(), ": ", error.message());
+      const std::string name = it->path().filename().string();
+      std::error_code kind_error;
+      if (it->is_directory(kind_error)) {
+        if (prefix.empty() && IsEventDateDirectory(name)) {
+          ARROW_RETURN_NOT_OK(ListDirectory(it->path(), name + "/", out));
+        }
+        continue;
+      }
+      struct stat info {};
+      if (::stat(it->path().c_str(), &info) != 0) continue;  // removed meanwhile
+      out->push_back(StoredFile{prefix + name, static_cast<int64_t>(info.st_size), ModifiedTime(info)});
+    }
+    return arrow::Status::OK();
+  }
+
+  std::string root_;
+  std::shared_ptr<arrow::fs::FileSystem> filesystem_;
+};
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<DatasetStore>> OpenLocalDatasetStore(const std::string& directory) {
+  auto store = std::make_unique<LocalDatasetStore>(directory);
+  const arrow::Status ready = store->EnsureRoot();
+  if (!ready.ok()) return arrow::Status::Invalid("output ", directory, ": ", ready.message());
+  return store;
+}
+
+}  // namespace clickstream::sink

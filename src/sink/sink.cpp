@@ -1,0 +1,45 @@
+#include "sink/sink.h"
+
+#include <cstdio>
+
+#include "event/timestamp.h"
+
+namespace clickstream::sink {
+
+namespace {
+
+// Fencing travels as a Cancelled status with this prefix: Arrow's status codes are fixed, and a
+// fenced landing is the one Cancelled a sink returns.
+constexpr std::string_view kFencedPrefix = "fenced: ";
+
+}  // namespace
+
+int64_t PartitionBatchData::num_rows() const {
+  int64_t rows = 0;
+  for (const auto& [day, batch] : rows_by_day) rows += batch->num_rows();
+  return rows;
+}
+
+std::string FormatWriteTime(std::chrono::system_clock::time_point when) {
+  const int64_t millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
+  const int64_t seconds = FloorDiv(millis, 1000);
+  const int64_t days = FloorDiv(seconds, 86400);
+  const int64_t second_of_day = seconds - days * 86400;
+  const CivilDate date = CivilFromDays(days);
+  char text[32];
+  std::snprintf(text, sizeof(text), "%04d%02u%02u_%02d%02d%02d_%03d", date.year, date.month, date.day,
+                static_cast<int>(second_of_day / 3600), static_cast<int>(second_of_day / 60 % 60),
+                static_cast<int>(second_of_day % 60), static_cast<int>(millis - seconds * 1000));
+  return text;
+}
+
+arrow::Status FencedError(const std::string& message) {
+  return arrow::Status::Cancelled(std::string(kFencedPrefix), message);
+}
+
+bool IsFenced(const arrow::Status& status) {
+  return status.IsCancelled() && std::string_view(status.message()).starts_with(kFencedPrefix);
+}
+
+}  // namespace clickstream::sink
