@@ -113,6 +113,16 @@ constexpr const EventFieldSpec* FindEventField(std::string_view name) {
   return nullptr;
 }
 
+// The landed column of that name (an event field or a consumer column), or nullptr.
+constexpr const ColumnSpec* FindLandedColumn(std::string_view name) {
+  if (const EventFieldSpec* spec = FindEventField(name)) return &spec->column;
+  if (name == kEventDateColumn.name) return &kEventDateColumn;
+  for (const ColumnSpec& spec : kLandingColumns) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
 // "timestamp,visitor_id,…": the generator's CSV header, the fields that have a CSV column in table
 // order.
 std::string GeneratorCsvHeader();

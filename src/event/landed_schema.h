@@ -19,11 +19,7 @@ namespace column {
 namespace detail {
 // The name of a landed column, checked against the field tables when compiling.
 constexpr const char* Named(std::string_view name) {
-  if (const EventFieldSpec* spec = FindEventField(name)) return spec->column.name.data();
-  for (const ColumnSpec& spec : kLandingColumns) {
-    if (spec.name == name) return spec.name.data();
-  }
-  if (kEventDateColumn.name == name) return kEventDateColumn.name.data();
+  if (const ColumnSpec* spec = FindLandedColumn(name)) return spec->name.data();
   throw "not a landed column";  // in a constant expression: a compile error
 }
 }  // namespace detail

@@ -27,11 +27,11 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeParquet(const std::shared_pt
       ->enable_dictionary()
       ->max_row_group_length(std::max<int64_t>(batch->num_rows(), 1));
   // Each column's encoding, and why, is in the field table (event/fields.h); this applies it.
-  const DateColumn date_column =
-      batch->schema()->GetFieldIndex(column::kEventDate) >= 0 ? DateColumn::kInFile : DateColumn::kInPath;
-  for (const ColumnSpec& spec : LandedColumns(date_column)) {
-    const std::string name(spec.name);
-    switch (spec.encoding) {
+  for (const auto& field : batch->schema()->fields()) {
+    const ColumnSpec* spec = FindLandedColumn(field->name());
+    if (spec == nullptr) continue;
+    const std::string& name = field->name();
+    switch (spec->encoding) {
       case ParquetEncoding::kDictionary:
         break;
       case ParquetEncoding::kPlain:
