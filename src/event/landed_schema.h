@@ -17,9 +17,16 @@ namespace clickstream {
 
 namespace column {
 namespace detail {
-// The name of a landed column, checked against the field tables when compiling.
+// The name of a landed column, checked against the field tables when compiling. Indexes rather than
+// pointers: GCC's AddressSanitizer build refuses to compare addresses in constant expressions.
 constexpr const char* Named(std::string_view name) {
-  if (const ColumnSpec* spec = FindLandedColumn(name)) return spec->name.data();
+  for (size_t i = 0; i < kEventFieldCount; ++i) {
+    if (kEventFields[i].column.name == name) return kEventFields[i].column.name.data();
+  }
+  for (size_t i = 0; i < kLandingColumns.size(); ++i) {
+    if (kLandingColumns[i].name == name) return kLandingColumns[i].name.data();
+  }
+  if (kEventDateColumn.name == name) return kEventDateColumn.name.data();
   throw "not a landed column";  // in a constant expression: a compile error
 }
 }  // namespace detail
