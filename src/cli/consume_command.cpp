@@ -1,29 +1,12 @@
-#include <csignal>
 #include <iostream>
 #include <map>
 #include <memory>
 
 #include "cli/commands.h"
+#include "common/stop_signal.h"
 #include "consume/landing_consumer.h"
 
 namespace clickstream::cli {
-
-namespace {
-
-// Written by the signal handler, read by the consume loop; lock-free, so async-signal-safe.
-std::atomic<bool> stop_requested{false};
-
-extern "C" void RequestStop(int /*signal*/) { stop_requested.store(true); }
-
-void InstallStopHandlers() {
-  struct sigaction action {};
-  action.sa_handler = RequestStop;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
-
-}  // namespace
 
 Command AddConsumeCommand(CLI::App& root) {
   auto options = std::make_shared<consume::ConsumeOptions>();
@@ -72,8 +55,8 @@ Command AddConsumeCommand(CLI::App& root) {
 
   command.run = [options, partition_by] {
     options->date_column = *partition_by == "none" ? DateColumn::kInFile : DateColumn::kInPath;
-    InstallStopHandlers();
-    const auto result = consume::RunConsume(*options, stop_requested);
+    const StopSignal& stop = InstallStopSignalHandlers();
+    const auto result = consume::RunConsume(*options, stop.requested);
     if (!result.ok()) {
       std::cerr << "clickstream consume: " << result.status().message() << '\n';
       return result.status().IsInvalid() ? kExitUsage : kExitFailed;

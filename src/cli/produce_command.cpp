@@ -7,10 +7,10 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "common/stop_signal.h"
 #include "kafka/admin.h"
 #include "kafka/config.h"
 #include "produce/replay.h"
-#include "produce/stop_signal.h"
 #include "source/event_source.h"
 
 namespace clickstream::cli {
@@ -47,7 +47,7 @@ int ExitCodeFor(const produce::ReplaySummary& summary) {
 }
 
 int RunProduce(const ProduceFlags& flags) {
-  const produce::StopSignal& stop = produce::InstallStopSignalHandlers();
+  const StopSignal& stop = InstallStopSignalHandlers();
 
   auto source = source::EventSource::Open(flags.input);
   if (!source.ok()) return Fail(kExitInput, source.status().message());

@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-namespace clickstream {
+#include "event/time_units.h"
 
-inline constexpr int64_t kSecondsPerDay = 86400;
+namespace clickstream {
 
 // Event times are accepted from 2000-01-01 (inclusive) to 2100-01-01 (exclusive), UTC. Clickstreams
 // are recent; a time outside is a unit mistake (epoch seconds read as milliseconds land in 1970,

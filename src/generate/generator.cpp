@@ -6,6 +6,7 @@
 #include <limits>
 #include <string_view>
 
+#include "event/time_units.h"
 #include "event/timestamp.h"
 #include "generate/random.h"
 #include "generate/segments.h"
@@ -14,7 +15,6 @@ namespace clickstream::generate {
 
 namespace {
 
-constexpr int64_t kSecondsPerDay = 86400;
 constexpr int64_t kSecondsPerHour = 3600;
 constexpr int64_t kMaxDays = 36500;
 

@@ -192,13 +192,15 @@ class ReplayLoop {
   std::FILE* rejects_;
   std::FILE* log_;
   Pacer pacer_;
-  std::unique_ptr<kafka::Producer> producer_;
   ReplaySummary summary_;
   int64_t produce_errors_ = 0;
   std::string json_;
   Clock::time_point start_;
   Clock::time_point next_report_;
   bool live_line_shown_ = false;
+  // Declared last so it is destroyed first: ~Producer purges what is still in flight (after a stop
+  // signal) and serves those delivery reports, whose callback writes into the members above.
+  std::unique_ptr<kafka::Producer> producer_;
 };
 
 }  // namespace

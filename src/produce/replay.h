@@ -11,10 +11,10 @@
 
 #include <arrow/result.h>
 
+#include "common/stop_signal.h"
 #include "kafka/config.h"
 #include "kafka/producer.h"
 #include "produce/pacer.h"
-#include "produce/stop_signal.h"
 #include "source/event_source.h"
 
 namespace clickstream::produce {
@@ -54,7 +54,7 @@ arrow::Result<ReplaySummary> Replay(source::EventSource* source, kafka::ConfPtr 
                                     const ReplayOptions& options, const StopSignal& stop, std::FILE* rejects,
                                     std::FILE* log);
 
-// "read 10 rows: sent 9, delivered 9, rejected 1, failed 0 in 1.2 s (7.5 events/s)"
+// "read 10 rows: sent 9, delivered 9, rejected 1, failed 0 in 1.20 s (8 events/s)"
 std::string FormatSummary(const ReplaySummary& summary);
 
 }  // namespace clickstream::produce

@@ -1,14 +1,14 @@
 #include "report/funnel.h"
 
 #include <algorithm>
-#include <bit>
-#include <cmath>
 #include <functional>
 #include <numeric>
 
 #include "event/event.h"
+#include "event/hash.h"
 #include "event/landed_schema.h"
 #include "event/timestamp.h"
+#include "report/column_decoding.h"
 
 namespace clickstream::report {
 
@@ -17,126 +17,25 @@ namespace {
 constexpr std::string_view kUnknownValue = "unknown";
 constexpr int kMaxDimensions = 3;
 
-// splitmix64's finaliser: spreads std::hash's bits so that keys combined by xor stay distinct.
-uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
-constexpr int kSketchPrecision = 14;
+// A segment is the tuple of its dimensions' value ids, packed into one 64-bit key of three 21-bit
+// fields; a cell is (day, segment) with the segment in the low 24 bits and the day above them.
+// ValueIdsOf and SegmentOf refuse data past these widths instead of letting keys collide.
+constexpr int kValueIdBits = 21;
+constexpr int kSegmentBits = 24;
+constexpr int64_t kMaxValueIds = int64_t{1} << kValueIdBits;
+constexpr int64_t kMaxSegments = int64_t{1} << kSegmentBits;
 
 uint64_t CellKey(int64_t day, int32_t segment) {
-  return (static_cast<uint64_t>(day) << 24) | static_cast<uint64_t>(segment);
+  return (static_cast<uint64_t>(day) << kSegmentBits) | static_cast<uint64_t>(segment);
 }
 
-int64_t UnitsPerDay(arrow::TimeUnit::type unit) {
-  switch (unit) {
-    case arrow::TimeUnit::SECOND:
-      return 86'400;
-    case arrow::TimeUnit::MILLI:
-      return 86'400'000;
-    case arrow::TimeUnit::MICRO:
-      return 86'400'000'000;
-    case arrow::TimeUnit::NANO:
-      return 86'400'000'000'000;
-  }
-  return 86'400'000'000;
-}
+int64_t DayOfCell(uint64_t key) { return static_cast<int64_t>(key) >> kSegmentBits; }
 
-bool IsText(const arrow::DataType& type) {
-  return type.id() == arrow::Type::STRING || type.id() == arrow::Type::LARGE_STRING;
-}
-
-bool IsTextEnumeration(const arrow::DataType& type) {
-  if (IsText(type)) return true;
-  if (type.id() != arrow::Type::DICTIONARY) return false;
-  return IsText(*static_cast<const arrow::DictionaryType&>(type).value_type());
-}
-
-std::string_view TextAt(const arrow::Array& array, int64_t i) {
-  if (array.type_id() == arrow::Type::LARGE_STRING) {
-    return static_cast<const arrow::LargeStringArray&>(array).GetView(i);
-  }
-  return static_cast<const arrow::StringArray&>(array).GetView(i);
-}
-
-arrow::Result<std::shared_ptr<arrow::Array>> FindColumn(const arrow::RecordBatch& batch, const char* name,
-                                                        bool (*type_ok)(const arrow::DataType&),
-                                                        const char* expected) {
-  std::shared_ptr<arrow::Array> column = batch.GetColumnByName(name);
-  if (column == nullptr) return arrow::Status::Invalid("column '", name, "' is missing");
-  if (!type_ok(*column->type())) {
-    return arrow::Status::Invalid("column '", name, "' has type ", column->type()->ToString(), ", expected ",
-                                  expected);
-  }
-  return column;
-}
-
-bool IsTimestamp(const arrow::DataType& type) { return type.id() == arrow::Type::TIMESTAMP; }
-
-template <typename IndexArray>
-void MapRows(const arrow::Array& indices, const std::vector<int32_t>& mapping, int32_t null_value,
-             std::vector<int32_t>* out) {
-  const auto& typed = static_cast<const IndexArray&>(indices);
-  const auto* values = typed.raw_values();
-  const bool has_nulls = typed.null_count() > 0;
-  for (int64_t i = 0; i < typed.length(); ++i) {
-    (*out)[i] = has_nulls && typed.IsNull(i) ? null_value : mapping[static_cast<size_t>(values[i])];
-  }
-}
-
-// Each row's dictionary index mapped through `mapping` (one entry per dictionary value).
-arrow::Status MapDictionaryRows(const arrow::DictionaryArray& array, const std::vector<int32_t>& mapping,
-                                int32_t null_value, std::vector<int32_t>* out) {
-  out->resize(array.length());
-  const arrow::Array& indices = *array.indices();
-  switch (indices.type_id()) {
-    case arrow::Type::INT8:
-      MapRows<arrow::Int8Array>(indices, mapping, null_value, out);
-      return arrow::Status::OK();
-    case arrow::Type::INT16:
-      MapRows<arrow::Int16Array>(indices, mapping, null_value, out);
-      return arrow::Status::OK();
-    case arrow::Type::INT32:
-      MapRows<arrow::Int32Array>(indices, mapping, null_value, out);
-      return arrow::Status::OK();
-    case arrow::Type::INT64:
-      MapRows<arrow::Int64Array>(indices, mapping, null_value, out);
-      return arrow::Status::OK();
-    default:
-      return arrow::Status::Invalid("unsupported dictionary index type ", indices.type()->ToString());
-  }
-}
+int32_t SegmentOfCell(uint64_t key) { return static_cast<int32_t>(key & (kMaxSegments - 1)); }
 
 uint64_t PackValueIds(const std::array<int32_t, 3>& value_ids) {
-  return (static_cast<uint64_t>(value_ids[0]) << 42) | (static_cast<uint64_t>(value_ids[1]) << 21) |
-         static_cast<uint64_t>(value_ids[2]);
-}
-
-// EventType per row, -1 for unknown names and nulls.
-arrow::Status EventTypesOf(const arrow::Array& array, std::vector<int32_t>* types) {
-  auto type_of = [](std::string_view name) {
-    auto type = ParseEventType(name);
-    return type ? static_cast<int32_t>(*type) : -1;
-  };
-  if (array.type_id() == arrow::Type::DICTIONARY) {
-    const auto& encoded = static_cast<const arrow::DictionaryArray&>(array);
-    const arrow::Array& dictionary = *encoded.dictionary();
-    std::vector<int32_t> mapping;
-    for (int64_t i = 0; i < dictionary.length(); ++i) {
-      mapping.push_back(dictionary.IsNull(i) ? -1 : type_of(TextAt(dictionary, i)));
-    }
-    return MapDictionaryRows(encoded, mapping, -1, types);
-  }
-  types->resize(array.length());
-  for (int64_t row = 0; row < array.length(); ++row) {
-    (*types)[row] = array.IsNull(row) ? -1 : type_of(TextAt(array, row));
-  }
-  return arrow::Status::OK();
+  return (static_cast<uint64_t>(value_ids[0]) << (2 * kValueIdBits)) |
+         (static_cast<uint64_t>(value_ids[1]) << kValueIdBits) | static_cast<uint64_t>(value_ids[2]);
 }
 
 }  // namespace
@@ -192,57 +91,6 @@ double ViewToCart(const FunnelCounts& counts) {
   return counts.views > 0 ? static_cast<double>(counts.carts) / static_cast<double>(counts.views) : 0.0;
 }
 
-bool DistinctKeySet::Insert(uint64_t key) {
-  if (key == 0) key = 1;
-  // Keep the load at or under 3/4 so probe sequences stay short.
-  if ((size_ + 1) * 4 > static_cast<int64_t>(slots_.size()) * 3) Grow();
-  const size_t mask = slots_.size() - 1;
-  for (size_t i = key & mask;; i = (i + 1) & mask) {
-    if (slots_[i] == key) return false;
-    if (slots_[i] == 0) {
-      slots_[i] = key;
-      ++size_;
-      return true;
-    }
-  }
-}
-
-void DistinctKeySet::Grow() {
-  std::vector<uint64_t> old = std::move(slots_);
-  slots_.assign(old.empty() ? 1024 : old.size() * 2, 0);
-  const size_t mask = slots_.size() - 1;
-  for (uint64_t key : old) {
-    if (key == 0) continue;
-    size_t i = key & mask;
-    while (slots_[i] != 0) i = (i + 1) & mask;
-    slots_[i] = key;
-  }
-}
-
-DistinctCountSketch::DistinctCountSketch() : registers_(size_t{1} << kSketchPrecision, 0) {}
-
-void DistinctCountSketch::Add(uint64_t hash) {
-  const size_t index = hash >> (64 - kSketchPrecision);
-  // The rank of the first set bit among the remaining bits; the sentinel bounds it.
-  const uint64_t rest = (hash << kSketchPrecision) | (uint64_t{1} << (kSketchPrecision - 1));
-  const auto rank = static_cast<uint8_t>(std::countl_zero(rest) + 1);
-  if (rank > registers_[index]) registers_[index] = rank;
-}
-
-int64_t DistinctCountSketch::Estimate() const {
-  const auto m = static_cast<double>(registers_.size());
-  double sum = 0;
-  int64_t zeros = 0;
-  for (uint8_t value : registers_) {
-    sum += std::ldexp(1.0, -value);
-    zeros += value == 0;
-  }
-  double estimate = 0.7213 / (1.0 + 1.079 / m) * m * m / sum;
-  // Linear counting is the better estimate while many registers are still empty.
-  if (estimate <= 2.5 * m && zeros > 0) estimate = m * std::log(m / static_cast<double>(zeros));
-  return std::llround(estimate);
-}
-
 FunnelAggregator::FunnelAggregator(std::vector<Dimension> dimensions)
     : dimensions_(std::move(dimensions)), values_(dimensions_.size()), value_ids_(dimensions_.size()) {}
 
@@ -253,13 +101,12 @@ std::vector<std::string> FunnelAggregator::RequiredColumns() const {
 }
 
 int32_t FunnelAggregator::InternValue(int dimension_index, std::string_view value) {
-  auto& ids = value_ids_[dimension_index];
-  auto found = ids.find(std::string(value));
-  if (found != ids.end()) return found->second;
-  const auto id = static_cast<int32_t>(values_[dimension_index].size());
-  values_[dimension_index].emplace_back(value);
-  ids.emplace(std::string(value), id);
-  return id;
+  std::vector<std::string>& values = values_[dimension_index];
+  // One lookup whether the value is new or not.
+  const auto next_id = static_cast<int32_t>(values.size());
+  auto [it, inserted] = value_ids_[dimension_index].try_emplace(std::string(value), next_id);
+  if (inserted) values.emplace_back(value);
+  return it->second;
 }
 
 arrow::Result<std::vector<int32_t>> FunnelAggregator::InternDictionary(const arrow::Array& dictionary,
@@ -271,9 +118,14 @@ arrow::Result<std::vector<int32_t>> FunnelAggregator::InternDictionary(const arr
   return ids;
 }
 
-int32_t FunnelAggregator::SegmentOf(const std::array<int32_t, 3>& value_ids) {
+arrow::Result<int32_t> FunnelAggregator::SegmentOf(const std::array<int32_t, 3>& value_ids) {
   auto [it, inserted] = segment_ids_.try_emplace(PackValueIds(value_ids), static_cast<int32_t>(segment_values_.size()));
   if (inserted) {
+    if (static_cast<int64_t>(segment_values_.size()) >= kMaxSegments) {
+      segment_ids_.erase(it);
+      return arrow::Status::Invalid("more than ", kMaxSegments,
+                                    " segments: segment by fewer dimensions (--segment-by)");
+    }
     segment_values_.push_back(value_ids);
     segment_totals_.emplace_back();
     segment_visitors_.emplace_back();
@@ -286,11 +138,21 @@ arrow::Status FunnelAggregator::ValueIdsOf(const arrow::Array& array, int dimens
   if (array.type_id() == arrow::Type::DICTIONARY) {
     const auto& encoded = static_cast<const arrow::DictionaryArray&>(array);
     ARROW_ASSIGN_OR_RAISE(auto mapping, InternDictionary(*encoded.dictionary(), dimension_index));
+    ARROW_RETURN_NOT_OK(CheckValueIdLimit(dimension_index));
     return MapDictionaryRows(encoded, mapping, unknown, ids);
   }
   ids->resize(array.length());
   for (int64_t row = 0; row < array.length(); ++row) {
     (*ids)[row] = array.IsNull(row) ? unknown : InternValue(dimension_index, TextAt(array, row));
+  }
+  return CheckValueIdLimit(dimension_index);
+}
+
+arrow::Status FunnelAggregator::CheckValueIdLimit(int dimension_index) const {
+  // Checked once per column, before the row loop packs any of its ids.
+  if (static_cast<int64_t>(values_[dimension_index].size()) > kMaxValueIds) {
+    return arrow::Status::Invalid("column '", DimensionColumn(dimensions_[dimension_index]), "' has more than ",
+                                  kMaxValueIds, " distinct values: too many to segment by");
   }
   return arrow::Status::OK();
 }
@@ -331,7 +193,7 @@ arrow::Status FunnelAggregator::Consume(const arrow::RecordBatch& batch) {
     for (size_t d = 0; d < dimensions_.size(); ++d) ids[d] = value_ids[d][row];
     const uint64_t packed = PackValueIds(ids);
     if (packed != last_packed) {
-      segment = SegmentOf(ids);
+      ARROW_ASSIGN_OR_RAISE(segment, SegmentOf(ids));
       last_packed = packed;
     }
     const int64_t day = FloorDiv(timestamp_array.Value(row), units_per_day);
@@ -346,8 +208,8 @@ arrow::Status FunnelAggregator::Consume(const arrow::RecordBatch& batch) {
       day_visitors = &day_visitors_[day];
       last_day = day;
     }
-    const uint64_t visitor_hash = Mix(hash_text(TextAt(*visitors, row)));
-    if (day_visitors->Insert(Mix(visitor_hash ^ static_cast<uint64_t>(segment)))) ++cell->visitors;
+    const uint64_t visitor_hash = Mix64(hash_text(TextAt(*visitors, row)));
+    if (day_visitors->Insert(Mix64(visitor_hash ^ static_cast<uint64_t>(segment)))) ++cell->visitors;
     segment_visitors_[segment].Add(visitor_hash);
     site_visitors_.Add(visitor_hash);
     FunnelCounts& segment_total = segment_totals_[segment];
@@ -374,7 +236,7 @@ FunnelTable FunnelAggregator::Finish() const {
   int64_t min_day = INT64_MAX;
   int64_t max_day = INT64_MIN;
   for (const auto& [key, counts] : cells_) {
-    const auto day = static_cast<int64_t>(key) >> 24;
+    const int64_t day = DayOfCell(key);
     min_day = std::min(min_day, day);
     max_day = std::max(max_day, day);
   }
@@ -405,8 +267,8 @@ FunnelTable FunnelAggregator::Finish() const {
     table.segment_totals.back().visitors = segment_visitors_[segment].Estimate();
   }
   for (const auto& [key, counts] : cells_) {
-    const auto day = (static_cast<int64_t>(key) >> 24) - min_day;
-    const auto segment = static_cast<int32_t>(key & 0xFFFFFF);
+    const int64_t day = DayOfCell(key) - min_day;
+    const int32_t segment = SegmentOfCell(key);
     table.daily[position[segment]][day] = counts;
     FunnelCounts& site_day = table.site_daily[day];
     site_day.views += counts.views;

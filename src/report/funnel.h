@@ -16,6 +16,8 @@
 
 #include <arrow/api.h>
 
+#include "report/distinct_count.h"
+
 namespace clickstream::report {
 
 // The event attributes a segment can be cut by.
@@ -55,32 +57,6 @@ struct FunnelTable {
   int64_t skipped_events = 0;  // unknown event types or null timestamps
 };
 
-// A set of 64-bit keys with open addressing: it counts distinct visitors at about 16 bytes per
-// distinct key, a third of what std::unordered_set needs.
-class DistinctKeySet {
- public:
-  // True when the key was not in the set yet.
-  bool Insert(uint64_t key);
-  int64_t size() const { return size_; }
-
- private:
-  void Grow();
-  std::vector<uint64_t> slots_;  // 0 marks an empty slot; key 0 is stored as 1
-  int64_t size_ = 0;
-};
-
-// HyperLogLog with 2^14 registers: a distinct count within about 1% in 16 KiB.
-class DistinctCountSketch {
- public:
-  DistinctCountSketch();
-  // `hash` must be well mixed: its top bits pick the register.
-  void Add(uint64_t hash);
-  int64_t Estimate() const;
-
- private:
-  std::vector<uint8_t> registers_;
-};
-
 // Folds record batches with the landed timestamp, visitor_id, event_type and dimension columns
 // into the funnel aggregate.
 class FunnelAggregator {
@@ -99,9 +75,11 @@ class FunnelAggregator {
   // Maps a batch's dictionary (or plain string) values to this aggregator's value ids.
   arrow::Result<std::vector<int32_t>> InternDictionary(const arrow::Array& dictionary, int dimension_index);
   int32_t InternValue(int dimension_index, std::string_view value);
-  int32_t SegmentOf(const std::array<int32_t, 3>& value_ids);
-  // One value id per row of a dimension column.
+  // Invalid past the 2^24 segments a cell key can hold.
+  arrow::Result<int32_t> SegmentOf(const std::array<int32_t, 3>& value_ids);
+  // One value id per row of a dimension column; Invalid past the 2^21 values a segment key holds.
   arrow::Status ValueIdsOf(const arrow::Array& array, int dimension_index, std::vector<int32_t>* ids);
+  arrow::Status CheckValueIdLimit(int dimension_index) const;
 
   std::vector<Dimension> dimensions_;
   std::vector<std::vector<std::string>> values_;  // [dimension][value id]

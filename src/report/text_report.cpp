@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "event/time_units.h"
 #include "event/timestamp.h"
 
 namespace clickstream::report {
@@ -38,7 +39,7 @@ std::string WithThousands(int64_t value) {
 std::string Percent(double fraction) { return fmt::format("{:.1f}%", fraction * 100.0); }
 
 std::string DayLabel(const FunnelTable& table, int64_t day) {
-  return FormatDate((table.first_day + day) * 86'400);
+  return FormatDate((table.first_day + day) * kSecondsPerDay);
 }
 
 std::string DimensionsLabel(const std::vector<Dimension>& dimensions) {

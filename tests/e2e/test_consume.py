@@ -119,6 +119,15 @@ def assert_exactly(output: Path, expected_ids: set[str]) -> None:
     assert leftovers == [], f"temporary files left: {leftovers}"
 
 
+def wait_for_more_landed_files(output: Path, timeout: float = 60) -> None:
+    """Waits until the output holds more landed files than now: the consumers made progress."""
+    before = len(list(output.rglob("*.parquet")))
+    deadline = time.time() + timeout
+    while len(list(output.rglob("*.parquet"))) <= before:
+        assert time.time() < deadline, f"no new file landed within {timeout}s"
+        time.sleep(0.1)
+
+
 def all_ids(count: int) -> set[str]:
     return {f"{TEST_SOURCE}:{i + 2}" for i in range(count)}
 
@@ -207,10 +216,10 @@ def test_group_members_joining_and_leaving_land_exactly(broker, topic, tmp_path)
     first = ConsumerProcess(tmp_path, "first", args)
     second = ConsumerProcess(tmp_path, "second", args)
     second.wait_for("assigned")
-    time.sleep(2)
+    wait_for_more_landed_files(output)  # the two members are landing
     third = ConsumerProcess(tmp_path, "third", args)
     third.wait_for("assigned")
-    time.sleep(2)
+    wait_for_more_landed_files(output)  # and go on landing after the third joined
     first.process.terminate()  # leaves the group cleanly mid-stream
     assert first.wait() == 0, first.stderr()
     producer.join()
@@ -249,13 +258,15 @@ def test_poison_messages_go_to_the_dead_letter_topic(broker, topic, tmp_path):
     del without_id["source_id"], without_id["source_line"]
     poisons = poison_messages(json.dumps(without_id).encode())
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    poison_sends = {}  # value -> the send's future, which resolves to the partition and offset
     for i, value in enumerate(valid):
         producer.send(topic, key=b"k", value=value, partition=i % 3)
         if i < len(poisons):
-            producer.send(topic, key=b"poison", value=poisons[i][0], partition=i % 3)
+            poison_sends[poisons[i][0]] = producer.send(topic, key=b"poison", value=poisons[i][0], partition=i % 3)
     producer.send(topic, key=b"k", value=json.dumps(without_id).encode(), partition=0)
     producer.flush()
     producer.close()
+    origins = {value: (sent.get().partition, sent.get().offset) for value, sent in poison_sends.items()}
 
     output = tmp_path / "landed"
     consumer = run_to_idle(tmp_path, "consume", consume_args(
@@ -282,7 +293,8 @@ def test_poison_messages_go_to_the_dead_letter_topic(broker, topic, tmp_path):
         headers = dict(match[0].headers)
         assert reason_word.lower() in headers["reason"].decode().lower(), headers
         assert headers["source.topic"].decode() == topic
-        assert int(headers["source.offset"].decode()) >= 0
+        source = (int(headers["source.partition"].decode()), int(headers["source.offset"].decode()))
+        assert source == origins[value], (value, headers)
         assert match[0].key == b"poison"
     assert f"{len(poisons)} dead letters" in consumer.stderr()
 
@@ -302,10 +314,9 @@ def test_unwritable_output_commits_nothing_unlanded_and_a_restart_completes(brok
     while not list(output.rglob("*.parquet")):
         assert time.time() < deadline and consumer.process.poll() is None, consumer.stderr()
         time.sleep(0.1)
-    time.sleep(0.5)
     output.rename(aside)
     output.write_text("not a directory")
-    assert consumer.wait(timeout=120) != 0
+    assert consumer.wait(timeout=120) == 1  # the README's code for a write failure that persisted
     assert "giving up" in consumer.stderr()
 
     landed = landed_next_offsets(aside)

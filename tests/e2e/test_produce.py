@@ -36,13 +36,37 @@ def summary(stderr: str) -> dict:
 
 def read_messages(bootstrap: str, topic: str, expected: int | None = None) -> list[tuple[str, dict]]:
     """The whole topic as (key, event). kcat -e has been seen stopping a couple of messages short on a
-    topic written a moment before, so a short read is retried before it counts as missing data."""
-    for _ in range(3):
+    topic written a moment before, so a short read is retried, up to a deadline, before it counts as
+    missing data."""
+    deadline = time.time() + 30
+    while True:
         lines = kcat_consume(bootstrap, topic, fmt="%k\t%s\n")
-        if expected is None or len(lines) >= expected:
+        if expected is None or len(lines) >= expected or time.time() > deadline:
             break
-        time.sleep(1)
+        time.sleep(0.2)
     return [(key, json.loads(value)) for key, value in (line.split("\t", 1) for line in lines)]
+
+
+def topic_message_count(bootstrap: str, topic: str) -> int:
+    """Messages in the topic so far (the sum of its partitions' end offsets); 0 before it exists."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions]) if partitions else {}
+        return sum(ends.values())
+    finally:
+        consumer.close()
+
+
+def wait_for_messages(bootstrap: str, topic: str, count: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Waits until the topic holds at least `count` messages while `process` keeps running."""
+    deadline = time.time() + timeout
+    while topic_message_count(bootstrap, topic) < count:
+        assert process.poll() is None, "the replay ended before the topic held enough messages"
+        assert time.time() < deadline, f"fewer than {count} messages in {topic} after {timeout}s"
+        time.sleep(0.2)
 
 
 def csv_rows(path: Path) -> list[list[str]]:
@@ -185,7 +209,7 @@ def test_crlf_bom_quotes_and_no_final_newline(broker, topic, tmp_path):
     assert events["v2"]["os"] == "Windows"
 
 
-def test_stdin_limit_and_stable_event_ids(broker, topic, tmp_path):
+def test_stdin_limit_and_stable_identities(broker, topic, tmp_path):
     source = generate(tmp_path / "events.csv", 300)
     first = produce(broker.bootstrap, topic, "--input", "-", "--rate", "0", "--limit", "100",
                     input=source.read_text())
@@ -210,6 +234,40 @@ def test_speed_replays_original_gaps_faster(broker, topic, tmp_path):
     assert 0.9 <= summary(result.stderr)["elapsed"] <= 3.0  # an hour of traffic in a second
 
 
+def test_speed_spaces_arrival_times_in_the_topic_like_the_original_gaps(broker, topic, tmp_path):
+    """The messages' own timestamps (set when the producer hands them to Kafka), not the binary's
+    report: uneven gaps of 30, 15, 60 and 30 minutes at --speed 3600 arrive 0.5, 0.25, 1 and 0.5 s
+    apart."""
+    from kafka import KafkaConsumer
+
+    minutes = {"a": 0, "b": 30, "c": 45, "d": 105, "e": 135}
+    source = tmp_path / "events.csv"
+    source.write_text(GENERATOR_HEADER + "\n" + "".join(
+        f"2015-05-03 {10 + m // 60:02d}:{m % 60:02d}:00,{visitor},view,1,,mobile,Safari,iOS\n"
+        for visitor, m in minutes.items()))
+    result = produce(broker.bootstrap, topic, "--input", source, "--speed", "3600")
+    assert result.returncode == 0, result.stderr
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=10_000)
+    arrivals = {}
+    for message in consumer:
+        arrivals[message.key.decode()] = message.timestamp / 1000.0
+        if len(arrivals) == len(minutes):
+            break
+    consumer.close()
+    assert set(arrivals) == set(minutes)
+    order = sorted(minutes, key=minutes.get)
+    for before, after in zip(order, order[1:]):
+        expected = (minutes[after] - minutes[before]) * 60 / 3600
+        gap = arrivals[after] - arrivals[before]
+        # Never early (timestamps are whole milliseconds); late by at most one slow wake-up, which
+        # the schedule does not carry over to the next event.
+        assert expected - 0.002 <= gap <= expected + 0.25, (before, after, gap, expected)
+    total = arrivals[order[-1]] - arrivals[order[0]]
+    assert 2.25 - 0.002 <= total <= 2.25 + 0.25, total
+
+
 def test_missing_input_exits_3(broker, topic, tmp_path):
     result = produce(broker.bootstrap, topic, "--input", tmp_path / "nope.csv")
     assert result.returncode == 3
@@ -221,7 +279,7 @@ def test_signal_flushes_and_prints_summary(broker, topic, tmp_path, signum, code
     source = generate(tmp_path / "events.csv", 5_000)
     process = subprocess.Popen([str(BINARY), "produce", "-b", broker.bootstrap, "-t", topic, "--no-progress",
                                 "--input", source, "--rate", "500"], stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    wait_for_messages(broker.bootstrap, topic, 500, process)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == code, stderr
@@ -237,10 +295,10 @@ def test_broker_killed_and_restarted_mid_run_loses_and_duplicates_nothing(tmp_pa
         source = generate(tmp_path / "events.csv", 30_000)
         process = subprocess.Popen([str(BINARY), "produce", "-b", own.bootstrap, "-t", topic, "--no-progress",
                                     "--input", source, "--rate", "3000"], stderr=subprocess.PIPE, text=True)
-        time.sleep(4)
+        wait_for_messages(own.bootstrap, topic, 6_000, process)
         assert process.poll() is None, "the replay should still be running when the broker dies"
         own.kill()
-        time.sleep(2)
+        time.sleep(2)  # not a synchronisation: the length of the outage the replay has to ride out
         own.start()
         _, stderr = process.communicate(timeout=240)
         assert process.returncode == 0, stderr
@@ -251,3 +309,38 @@ def test_broker_killed_and_restarted_mid_run_loses_and_duplicates_nothing(tmp_pa
         assert len(set(ids)) == 30_000
     finally:
         own.stop()
+
+
+def signal_mask(pid: int, field: str) -> int:
+    """A signal mask from /proc/PID/status: SigCgt (handled), ShdPnd (pending for the process)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def test_a_second_signal_exits_at_once(tmp_path):
+    """With no broker to answer, the first SIGINT's clean stop would wait for Kafka's timeouts (the
+    topic check alone waits 30 s); a second SIGINT ends the process at once with 130."""
+    source = generate(tmp_path / "events.csv", 100)
+    process = subprocess.Popen([str(BINARY), "produce", "-b", f"127.0.0.1:{free_port()}", "-t", "t", "--no-progress",
+                                "--input", source, "-X", "log_level=0"], stderr=subprocess.PIPE, text=True)
+    try:
+        handled = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+        deadline = time.time() + 30
+        while signal_mask(process.pid, "SigCgt") & handled != handled:
+            assert process.poll() is None and time.time() < deadline, "the stop handlers were never installed"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        # Two SIGINTs pending at once merge into one: the second goes once the first was delivered.
+        while signal_mask(process.pid, "ShdPnd") & handled:
+            assert time.time() < deadline, "the first signal was never delivered"
+            time.sleep(0.01)
+        assert process.poll() is None, "the first signal asks for a clean stop, it does not end the process"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+        assert process.returncode == 130, stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -1,7 +1,8 @@
 """`clickstream report`: the funnel and the conversion drop, read from landed Parquet.
 
-The landed data is written here with pyarrow (tests/e2e/landed_data.py) from real `generate` output,
-so these tests need no broker; the full generate -> produce -> consume -> report path is the demo's."""
+Most landed data is written here with pyarrow (tests/e2e/landed_data.py) from real `generate` output,
+so those tests need no broker; one test runs the whole generate -> produce -> consume -> report path
+and checks that the report reads the consumer's own files exactly as it reads that copy."""
 from __future__ import annotations
 
 import datetime as dt
@@ -109,6 +110,30 @@ def test_finds_the_safari_ios_bug_at_its_start_date(with_bug):
     assert_top_finding_is_the_bug(rows, with_bug.bug_start)
     assert f"Read {EVENTS:,} events over 139 days" in stdout
     assert "mobile / Safari / iOS" in stdout.split("Cart->purchase drops")[0]  # the funnel table
+
+
+def test_report_on_real_consume_output_matches_the_reference_copy(with_bug, broker, topic, tmp_path):
+    """The same generated events through produce and consume: the report on the consumer's files
+    must be the one the pyarrow-written copy gives, line for line (funnel counts, visitors, drops),
+    and must find the bug."""
+    csv = tmp_path / "events.csv"
+    generated = run_clickstream("generate", "--events", EVENTS, "--seed", 11, "--bug", "safari-ios",
+                                "--bug-start", "2015-07-20", "--output", csv, timeout=120)
+    assert generated.returncode == 0, generated.stderr
+    produced = run_clickstream("produce", "-b", broker.bootstrap, "-t", topic, "--no-progress", "--rate", 0,
+                               "--partitions", 3, "--input", csv, timeout=300)
+    assert produced.returncode == 0, produced.stderr
+    output = tmp_path / "landed"
+    consumed = run_clickstream("consume", "-b", broker.bootstrap, "-t", topic, "-o", output, "-g", f"{topic}-report",
+                               "--batch-size", 50_000, "--exit-when-idle-ms", 4000, timeout=300)
+    assert consumed.returncode == 0, consumed.stderr
+
+    stdout, rows = report("--input", output)
+    assert_top_finding_is_the_bug(rows, with_bug.bug_start)
+    assert f"Read {EVENTS:,} events over 139 days" in stdout
+    reference, _ = report("--input", with_bug.path)
+    # Everything after the first line, which names the input directory and the time taken.
+    assert stdout.split("\n", 1)[1] == reference.split("\n", 1)[1]
 
 
 def test_second_seed_and_bug_date_in_the_flat_layout(other_seed_flat):

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "event/time_units.h"
 #include "event/timestamp.h"
 #include "generate/csv_writer.h"
 #include "generate/generator.h"
@@ -93,9 +94,9 @@ TEST(GenerateOptions, DefaultsMirrorRetailRocket) {
   const auto options = ResolveGenerateOptions(GenerateFlags{});
   ASSERT_TRUE(options.ok()) << options.status().ToString();
   EXPECT_EQ(options->events, 2756101);
-  EXPECT_EQ(FormatDate(options->start_day * 86400), "2015-05-03");
-  EXPECT_EQ(FormatDate((options->start_day + options->days - 1) * 86400), "2015-09-18");
-  EXPECT_EQ(FormatDate(options->bug_start_day * 86400), "2015-07-27");
+  EXPECT_EQ(FormatDate(options->start_day * kSecondsPerDay), "2015-05-03");
+  EXPECT_EQ(FormatDate((options->start_day + options->days - 1) * kSecondsPerDay), "2015-09-18");
+  EXPECT_EQ(FormatDate(options->bug_start_day * kSecondsPerDay), "2015-07-27");
   EXPECT_EQ(options->bug, Bug::kSafariIos);
   EXPECT_DOUBLE_EQ(options->bug_severity, 0.9);
 }
@@ -130,7 +131,7 @@ TEST(GenerateOptions, BugStartMayBeAnyDayOfTheRange) {
     flags.bug_start = day;
     const auto options = ResolveGenerateOptions(flags);
     ASSERT_TRUE(options.ok()) << day;
-    EXPECT_EQ(FormatDate(options->bug_start_day * 86400), day);
+    EXPECT_EQ(FormatDate(options->bug_start_day * kSecondsPerDay), day);
   }
 }
 
@@ -225,8 +226,8 @@ std::vector<GeneratedEvent>* GenerateMidSized::events_ = nullptr;
 GenerateOptions* GenerateMidSized::options_ = nullptr;
 
 TEST_F(GenerateMidSized, TimeOrderedInsideTheRange) {
-  const int64_t start = options_->start_day * 86400;
-  const int64_t end = (options_->start_day + options_->days) * 86400;
+  const int64_t start = options_->start_day * kSecondsPerDay;
+  const int64_t end = (options_->start_day + options_->days) * kSecondsPerDay;
   ASSERT_EQ(static_cast<int64_t>(events_->size()), kEvents);
   EXPECT_GE(events_->front().timestamp, start);
   EXPECT_LT(events_->back().timestamp, end);
@@ -298,7 +299,7 @@ std::map<std::string, std::pair<Funnel, Funnel>> FunnelsBy(const std::vector<Gen
   std::map<std::string, std::pair<Funnel, Funnel>> funnels;
   for (const GeneratedEvent& e : events) {
     auto& [before, after] = funnels[group(Segments()[e.segment])];
-    Funnel& funnel = e.timestamp >= options.bug_start_day * 86400 ? after : before;
+    Funnel& funnel = e.timestamp >= options.bug_start_day * kSecondsPerDay ? after : before;
     if (e.type == EventType::kAddToCart) ++funnel.add_to_carts;
     if (e.type == EventType::kTransaction) ++funnel.purchases;
   }

@@ -1,9 +1,21 @@
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <thread>
 
 #include "event/json_codec.h"
 #include "produce/pacer.h"
+#include "produce/replay.h"
+#include "result_assertions.h"
 
 namespace clickstream::produce {
 namespace {
@@ -98,6 +110,75 @@ TEST(MessageValue, IsCompactJsonWithEscapes) {
             "\"visitor_id\":\"v\\\"1\\\\\",\"event_type\":\"transaction\","
             "\"item_id\":\"it\\n\\r\\t\\u0001\\u001f\",\"transaction_id\":\"tx\",\"device\":null,"
             "\"browser\":\"Caf\xC3\xA9\",\"os\":null}");
+}
+
+// Reads the replay's log from a pipe until a line contains `text`; false after the deadline or
+// when the log closed first.
+bool WaitForLogLine(int fd, std::string_view text, std::chrono::seconds deadline) {
+  const auto give_up = std::chrono::steady_clock::now() + deadline;
+  std::string seen;
+  char chunk[512];
+  while (seen.find(text) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd ready{fd, POLLIN, 0};
+    if (poll(&ready, 1, static_cast<int>(left.count())) <= 0) continue;
+    const ssize_t got = read(fd, chunk, sizeof(chunk));
+    if (got <= 0) return false;
+    seen.append(chunk, static_cast<size_t>(got));
+  }
+  return true;
+}
+
+// SIGTERM with messages in flight to a broker that never answers: the replay gives up after its
+// shutdown flush and counts every unconfirmed message as failed. Destroying the producer then
+// purges those messages and serves their delivery reports, which write into the replay's state:
+// that state must still be alive (under `make asan`, a member order that destroys it first is a
+// use-after-free).
+TEST(Replay, StopWithMessagesInFlightToAnUnreachableBrokerFailsThemCleanly) {
+  const std::filesystem::path csv =
+      std::filesystem::temp_directory_path() / ("clickstream_replay_test_" + std::to_string(getpid()) + ".csv");
+  {
+    std::ofstream out(csv);
+    out << "timestamp,visitor_id,event_type,item_id,transaction_id,device,browser,os\n";
+    for (int k = 0; k < 50; ++k) out << "2015-06-02 10:00:" << (10 + k) << ",v" << k << ",view,i1,,mobile,Safari,iOS\n";
+  }
+  ASSERT_OK_AND_ASSIGN(auto source, source::EventSource::Open(csv.string()));
+  std::filesystem::remove(csv);
+  kafka::KafkaOptions kafka_options;
+  kafka_options.bootstrap_servers = "127.0.0.1:1";  // nothing listens on port 1: connections are refused
+  kafka_options.properties = {"log_level=0"};         // the refused connections are expected
+  ASSERT_OK_AND_ASSIGN(auto conf, kafka::MakeConf(kafka_options, ReplayProducerDefaults()));
+
+  ReplayOptions options;
+  options.topic = "replay-test";
+  options.pacing.rate = 0;
+  options.log_interval = std::chrono::milliseconds(1);
+  options.shutdown_flush = std::chrono::milliseconds(100);
+  int log_pipe[2];
+  ASSERT_EQ(pipe(log_pipe), 0);
+  std::FILE* log = fdopen(log_pipe[1], "w");
+  ASSERT_NE(log, nullptr);
+
+  // The signal arrives while the replay waits for delivery reports of all 50 events, as the
+  // progress line it logs meanwhile shows.
+  StopSignal stop;
+  arrow::Result<ReplaySummary> summary;
+  std::thread replay([&] { summary = Replay(source.get(), std::move(conf), options, stop, log, log); });
+  const bool all_in_flight = WaitForLogLine(log_pipe[0], "sent 50 ", std::chrono::seconds(60));
+  stop.signal_number.store(SIGTERM);
+  stop.requested.store(true);
+  replay.join();
+  std::fclose(log);
+  close(log_pipe[0]);
+
+  ASSERT_TRUE(all_in_flight);
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->sent, 50);
+  EXPECT_EQ(summary->delivered, 0);
+  EXPECT_EQ(summary->failed, 50);
+  EXPECT_EQ(summary->signal_number, SIGTERM);
+  EXPECT_EQ(summary->first_failure, "still unconfirmed when stopped");
 }
 
 }  // namespace

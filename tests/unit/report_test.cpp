@@ -8,19 +8,13 @@
 #include <parquet/arrow/writer.h>
 
 #include "event/landed_schema.h"
+#include "event/time_units.h"
 #include "event/timestamp.h"
 #include "report/detector.h"
 #include "report/funnel.h"
 #include "report/html_report.h"
 #include "report/landed_dataset.h"
-
-#define REPORT_CONCAT_INNER(a, b) a##b
-#define REPORT_CONCAT(a, b) REPORT_CONCAT_INNER(a, b)
-#define REPORT_ASSIGN_IMPL(result, lhs, rexpr)        \
-  auto result = (rexpr);                              \
-  ASSERT_TRUE(result.ok()) << result.status().ToString(); \
-  lhs = std::move(result).ValueUnsafe()
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr) REPORT_ASSIGN_IMPL(REPORT_CONCAT(report_result_, __LINE__), lhs, rexpr)
+#include "result_assertions.h"
 
 namespace clickstream::report {
 namespace {
@@ -148,7 +142,7 @@ std::shared_ptr<arrow::RecordBatch> LandedBatch(const std::vector<Event>& events
 void ExpectSampleFunnel(const FunnelTable& table) {
   EXPECT_EQ(table.events, 7);
   EXPECT_EQ(table.day_count, 3);
-  EXPECT_EQ(FormatDate(table.first_day * 86400), "2015-06-01");
+  EXPECT_EQ(FormatDate(table.first_day * kSecondsPerDay), "2015-06-01");
   ASSERT_EQ(table.segment_names,
             (std::vector<std::string>{"desktop / Chrome / Windows", "mobile / Safari / iOS", "unknown / unknown / unknown"}));
   const FunnelCounts& safari_first_day = table.daily[1][0];
@@ -177,6 +171,33 @@ TEST(ReportFunnel, RejectsABatchWithoutTheColumns) {
   const arrow::Status status = aggregator.Consume(*batch);
   EXPECT_TRUE(status.IsInvalid());
   EXPECT_NE(status.message().find("timestamp"), std::string::npos);
+}
+
+// Segment keys pack one 21-bit value id per dimension: a column with more distinct values than
+// that is refused by name instead of folding unrelated values into one segment.
+TEST(ReportFunnel, RefusesMoreDistinctValuesThanASegmentKeyHolds) {
+  constexpr int64_t kValues = (int64_t{1} << 21) + 1;
+  arrow::StringBuilder names;
+  for (int64_t i = 0; i < kValues; ++i) ASSERT_TRUE(names.Append("browser-" + std::to_string(i)).ok());
+  ASSERT_OK_AND_ASSIGN(auto dictionary, names.Finish());
+  ASSERT_OK_AND_ASSIGN(auto indices, arrow::MakeArrayFromScalar(arrow::Int32Scalar(kValues - 1), 1));
+  const auto browser_type = arrow::dictionary(arrow::int32(), arrow::utf8());
+  ASSERT_OK_AND_ASSIGN(auto browsers, arrow::DictionaryArray::FromArrays(browser_type, indices, dictionary));
+  const auto timestamp_type = arrow::timestamp(arrow::TimeUnit::MICRO, "UTC");
+  ASSERT_OK_AND_ASSIGN(auto timestamps, arrow::MakeArrayFromScalar(arrow::TimestampScalar(0, timestamp_type), 1));
+  ASSERT_OK_AND_ASSIGN(auto visitors, arrow::MakeArrayFromScalar(arrow::StringScalar("v"), 1));
+  ASSERT_OK_AND_ASSIGN(auto types, arrow::MakeArrayFromScalar(arrow::StringScalar("view"), 1));
+  auto schema = arrow::schema({arrow::field(column::kTimestamp, timestamps->type()),
+                               arrow::field(column::kVisitorId, arrow::utf8()),
+                               arrow::field(column::kEventType, arrow::utf8()),
+                               arrow::field(column::kBrowser, browsers->type())});
+  auto batch = arrow::RecordBatch::Make(schema, 1, {timestamps, visitors, types, browsers});
+
+  FunnelAggregator aggregator(*ParseSegmentBy("browser"));
+  const arrow::Status status = aggregator.Consume(*batch);
+  EXPECT_TRUE(status.IsInvalid()) << status.ToString();
+  EXPECT_NE(status.message().find("column 'browser' has more than 2097152 distinct values"), std::string::npos)
+      << status.message();
 }
 
 class ReportDatasetTest : public ::testing::Test {
