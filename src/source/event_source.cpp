@@ -1,8 +1,6 @@
 #include "source/event_source.h"
 
-#include <array>
 #include <charconv>
-#include <cstring>
 
 #include "event/timestamp.h"
 
@@ -48,7 +46,7 @@ arrow::Result<int64_t> ParseEpochMillis(std::string_view text) {
   std::string hint;
   if (IsAcceptedEventTime(FloorDiv(millis, kMillisPerSecond * 1000))) {
     hint = " (it looks like epoch microseconds)";
-  } else if (millis < kEndOfEventSeconds && IsAcceptedEventTime(millis)) {
+  } else if (IsAcceptedEventTime(millis)) {
     hint = " (it looks like epoch seconds)";
   }
   return arrow::Status::Invalid("timestamp ", millis, " is outside the accepted range ", kAcceptedEventTimes,
