@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BINARY = Path(os.environ.get("CLICKSTREAM_BIN", ROOT / "build" / "clickstream"))
 LOCAL_KAFKA = ROOT / "scripts" / "local-kafka"
+LOCAL_POSTGRES = ROOT / "scripts" / "local-postgres"
 BASELINE = ROOT / "bench" / "baseline"
 PYTHON = sys.executable
 
@@ -57,7 +58,7 @@ REQUIRED_KEYS = [
     "python_consumer_eps", "producer_vs_python", "consumer_vs_python", "producer_peak_rss_mb_1x",
     "producer_peak_rss_mb_10x", "consumer_peak_rss_mb_1x", "consumer_peak_rss_mb_10x", "csv_bytes",
     "parquet_bytes", "csv_to_parquet_ratio", "csv_to_parquet_ratio_large_batch",
-    "parquet_vs_pyarrow_size", "latency_p50_ms", "latency_p99_ms",
+    "parquet_vs_pyarrow_size", "latency_p50_ms", "latency_p99_ms", "postgres_consumer_eps",
     "duckdb_csv_parquet_bytes", "landed_vs_duckdb_size_large_batch", "landed_vs_duckdb_size_defaults",
 ]
 
@@ -189,6 +190,25 @@ class Broker:
     def stop(self) -> None:
         subprocess.run([str(LOCAL_KAFKA), "stop", "--data-dir", str(self.data_dir)],
                        capture_output=True, text=True, timeout=180)
+
+
+class PostgresServer:
+    """A PostgreSQL 15 started by scripts/local-postgres, for the PostgreSQL sink's figure."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.uri = ""
+
+    def start(self) -> None:
+        result = subprocess.run([str(LOCAL_POSTGRES), "start", "--port", str(free_port()),
+                                 "--data-dir", str(self.data_dir)], capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise StageFailed(f"PostgreSQL did not start:\n{result.stderr[-2000:]}")
+        self.uri = result.stdout.strip().splitlines()[-1]
+
+    def stop(self) -> None:
+        subprocess.run([str(LOCAL_POSTGRES), "stop", "--data-dir", str(self.data_dir)],
+                       capture_output=True, text=True, timeout=120)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,6 +489,40 @@ class Bench:
                     parquet_bytes=self.results["parquet_bytes"])
         shutil.rmtree(output)
 
+    def stage_postgres_consume(self) -> None:
+        """The same topic and consumer defaults as the Parquet figure, landed in a PostgreSQL table."""
+        if not getattr(self, "topic_filled_by_clickstream", False):
+            raise StageFailed("no topic filled by `clickstream produce` to read")
+        import psycopg
+
+        server = PostgresServer(self.work / "postgres")
+        try:
+            server.start()
+            # The password goes by PGPASSWORD, so the command line in the report carries none.
+            user_info, rest = server.uri.split("://", 1)[1].split("@", 1)
+            user, password = user_info.split(":", 1)
+            table = "bench_events"
+            measured = measure("clickstream-consume-postgres", self.clickstream(
+                "consume", "--output", f"postgresql://{user}@{rest}", "--table", table,
+                "-b", self.broker.bootstrap, "-t", self.topic, "-g", fresh_name("group"),
+                "--exit-when-idle-ms", IDLE_MS), self.logs, env={"PGPASSWORD": password}).check()
+            with psycopg.connect(server.uri) as conn:
+                rows, distinct = conn.execute(f"SELECT count(*), count(DISTINCT (source_id, source_line)) FROM {table}").fetchone()
+                table_bytes = conn.execute("SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits "
+                                           "WHERE inhparent = %s::regclass", (table,)).fetchone()[0]
+        finally:
+            server.stop()
+        if rows != self.events or distinct != self.events:
+            raise StageFailed(f"PostgreSQL: {rows} rows ({distinct} distinct) landed, expected {self.events}")
+        busy = measured.seconds - IDLE_MS / 1000
+        self.results["postgres_consumer_eps"] = self.events / busy
+        self.results["postgres_table_bytes"] = int(table_bytes or 0)
+        self.record("clickstream consume --output postgresql:// (defaults)", measured, self.events,
+                    eps=round(self.results["postgres_consumer_eps"]), parquet_bytes=int(table_bytes or 0))
+        self.notes.append("PostgreSQL: a local PostgreSQL 15 (scripts/local-postgres, default settings, fsync on) "
+                          "on the same machine; one transaction per landing round (binary COPY plus the "
+                          "offsets-table update); the bytes column is the table's partitions with their indexes.")
+
     def stage_large_batch(self) -> None:
         """--batch-size 100000 with the default layout (the required figures), then with
         --partition-by none: Hive date directories split every batch by day, so the flat layout
@@ -655,6 +709,7 @@ class Bench:
         ratio("consumer_vs_kcat", "consumer_eps", "kcat_consume_eps")
         ratio("producer_vs_python", "producer_eps", "python_producer_eps")
         ratio("consumer_vs_python", "consumer_eps", "python_consumer_eps")
+        ratio("postgres_vs_parquet_consumer", "postgres_consumer_eps", "consumer_eps")
         ratio("landed_vs_duckdb_size_large_batch", "parquet_bytes_large_batch", "duckdb_csv_parquet_bytes")
         ratio("landed_vs_duckdb_size_defaults", "parquet_bytes", "duckdb_csv_parquet_bytes")
 
@@ -728,7 +783,7 @@ def versions() -> dict:
 EXTRA_KEYS = [
     "generate_peak_rss_mb", "parquet_files", "parquet_files_large_batch", "pyarrow_single_file_bytes",
     "csv_to_parquet_ratio_large_batch_flat", "parquet_vs_pyarrow_size_flat", "parquet_files_large_batch_flat",
-    "python_events", "latency_max_ms",
+    "python_events", "latency_max_ms", "postgres_table_bytes", "postgres_vs_parquet_consumer",
 ]
 
 TARGETS = {
@@ -860,6 +915,7 @@ def main() -> int:
                                 ("kcat consume", bench.stage_kcat_consume),
                                 ("duckdb size", bench.stage_duckdb_size),
                                 ("clickstream consume", bench.stage_consume),
+                                ("clickstream consume to PostgreSQL", bench.stage_postgres_consume),
                                 ("large batch and pyarrow size", bench.stage_large_batch),
                                 ("Python baseline", bench.stage_python),
                                 ("memory 1x/10x", bench.stage_memory),

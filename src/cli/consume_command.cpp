@@ -19,6 +19,9 @@ Command AddConsumeCommand(CLI::App& root) {
   command.app = app;
   app->add_option("-o,--output", options->output,
                   "Where to land: a directory (Parquet dataset), s3://bucket/prefix or postgresql://user@host:port/db")->required();
+  app->add_option("--table", options->table,
+                  "With a postgresql:// output: the table (TABLE or SCHEMA.TABLE, default clickstream_events); "
+                  "created partitioned by day when missing");
   kafka::AddKafkaFlags(app, &options->kafka);
   app->add_option("-g,--group", options->group, "Consumer group id")->capture_default_str();
   app->add_option("--batch-size", options->batch_size, "Events per Parquet batch (per Kafka partition)")

@@ -428,7 +428,8 @@ ConsumeSummary LandingConsumer::Summary() const {
 
 arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const std::atomic<bool>& stop) {
   ARROW_ASSIGN_OR_RAISE(auto sink, sink::OpenSink(sink::SinkOptions{options.output, options.kafka.topic,
-                                                                     options.group, options.date_column}));
+                                                                     options.group, options.date_column,
+                                                                     options.table}));
   LandingConsumer consumer(options, stop, std::move(sink));
   arrow::Status status = consumer.Open();
   if (status.ok()) status = consumer.Run();

@@ -22,6 +22,7 @@ struct ConsumeOptions {
   kafka::KafkaOptions kafka;
   std::string group = kDefaultGroup;
   std::string output;  // a directory, s3://bucket/prefix or postgresql://…
+  std::string table;   // postgresql:// only (empty: clickstream_events)
   int64_t batch_size = 500;
   int64_t flush_interval_ms = 5000;
   std::string offset_reset = "earliest";  // for partitions with no landed files and no committed offset

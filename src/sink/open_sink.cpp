@@ -2,12 +2,26 @@
 
 #include "sink/parquet/dataset_store.h"
 #include "sink/parquet/parquet_dataset.h"
+#include "sink/postgres/connect_errors.h"
+#include "sink/postgres/postgres_sink.h"
 
 namespace clickstream::sink {
 
 arrow::Result<std::unique_ptr<Sink>> OpenSink(const SinkOptions& options) {
-  ARROW_ASSIGN_OR_RAISE(auto store, OpenDatasetStore(options.output));
-  return std::make_unique<ParquetDatasetSink>(DatasetOptions{options.date_column, options.topic}, std::move(store));
+  if (IsPostgresUri(options.output)) {
+    PostgresSinkOptions postgres;
+    postgres.uri = options.output;
+    if (!options.table.empty()) postgres.table = options.table;
+    postgres.topic = options.topic;
+    postgres.group = options.group;
+    postgres.schema = LandedSchema(options.date_column);
+    return OpenPostgresSink(postgres);
+  }
+  if (!options.table.empty()) return arrow::Status::Invalid("--table applies to postgresql:// outputs only");
+  auto store = OpenDatasetStore(options.output);
+  // A mistyped database URI (postgresq://user:secret@…) lands here: no message repeats a password.
+  if (!store.ok()) return store.status().WithMessage(postgres::RedactUri(store.status().message()));
+  return std::make_unique<ParquetDatasetSink>(DatasetOptions{options.date_column, options.topic}, std::move(*store));
 }
 
 }  // namespace clickstream::sink

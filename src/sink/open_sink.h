@@ -18,6 +18,7 @@ struct SinkOptions {
   std::string topic;
   std::string group;
   DateColumn date_column = DateColumn::kInPath;
+  std::string table;  // postgresql:// only: TABLE or SCHEMA.TABLE (empty: clickstream_events)
 };
 
 // Opens and checks the destination. Anything that makes it unusable (unknown scheme, unreachable
