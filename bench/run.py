@@ -60,6 +60,7 @@ REQUIRED_KEYS = [
     "parquet_bytes", "csv_to_parquet_ratio", "csv_to_parquet_ratio_large_batch",
     "parquet_vs_pyarrow_size", "latency_p50_ms", "latency_p99_ms", "postgres_consumer_eps",
     "s3_consumer_eps", "s3_consumer_eps_large_batch",
+    "duckdb_csv_parquet_bytes", "landed_vs_duckdb_size_large_batch", "landed_vs_duckdb_size_defaults",
 ]
 
 
@@ -470,6 +471,17 @@ class Bench:
         self.record("kcat -C -e > /dev/null", measured, self.events,
                     eps=round(self.results["kcat_consume_eps"]))
 
+    def stage_duckdb_size(self) -> None:
+        """The size to compare the landed data with: DuckDB's one zstd Parquet file of the CSV's columns."""
+        import duckdb
+
+        target = self.work / "duckdb.zstd.parquet"
+        duckdb.sql(f"COPY (SELECT * FROM read_csv('{self.csv}')) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+        self.results["duckdb_csv_parquet_bytes"] = target.stat().st_size
+        self.record("duckdb, the CSV's columns as one zstd file", None, self.events, files=1,
+                    parquet_bytes=self.results["duckdb_csv_parquet_bytes"])
+        target.unlink()
+
     def stage_consume(self) -> None:
         if not getattr(self, "topic_filled_by_clickstream", False):
             raise StageFailed("no topic filled by `clickstream produce` to read")
@@ -504,7 +516,7 @@ class Bench:
                 "-b", self.broker.bootstrap, "-t", self.topic, "-g", fresh_name("group"),
                 "--exit-when-idle-ms", IDLE_MS), self.logs, env={"PGPASSWORD": password}).check()
             with psycopg.connect(server.uri) as conn:
-                rows, distinct = conn.execute(f"SELECT count(*), count(DISTINCT event_id) FROM {table}").fetchone()
+                rows, distinct = conn.execute(f"SELECT count(*), count(DISTINCT (source_id, source_line)) FROM {table}").fetchone()
                 table_bytes = conn.execute("SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits "
                                            "WHERE inhparent = %s::regclass", (table,)).fetchone()[0]
         finally:
@@ -741,6 +753,8 @@ class Bench:
         ratio("consumer_vs_python", "consumer_eps", "python_consumer_eps")
         ratio("postgres_vs_parquet_consumer", "postgres_consumer_eps", "consumer_eps")
         ratio("s3_vs_local_consumer", "s3_consumer_eps", "consumer_eps")
+        ratio("landed_vs_duckdb_size_large_batch", "parquet_bytes_large_batch", "duckdb_csv_parquet_bytes")
+        ratio("landed_vs_duckdb_size_defaults", "parquet_bytes", "duckdb_csv_parquet_bytes")
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
@@ -820,6 +834,7 @@ TARGETS = {
     "producer_vs_kcat": (">=", 1.0), "consumer_vs_kcat": (">=", 0.8),
     "producer_vs_python": (">=", 20), "consumer_vs_python": (">=", 20),
     "csv_to_parquet_ratio_large_batch": (">=", 8), "parquet_vs_pyarrow_size": ("<=", 1.1),
+    "landed_vs_duckdb_size_large_batch": ("<=", 1.5), "landed_vs_duckdb_size_defaults": ("<=", 3),
     "producer_peak_rss_mb_10x": ("<", 100), "consumer_peak_rss_mb_10x": ("<", 256),
 }
 
@@ -944,6 +959,7 @@ def main() -> int:
             for name, stage in (("clickstream produce", bench.stage_produce),
                                 ("kcat produce", bench.stage_kcat_produce),
                                 ("kcat consume", bench.stage_kcat_consume),
+                                ("duckdb size", bench.stage_duckdb_size),
                                 ("clickstream consume", bench.stage_consume),
                                 ("clickstream consume to PostgreSQL", bench.stage_postgres_consume),
                                 ("large batch and pyarrow size", bench.stage_large_batch),

@@ -247,9 +247,11 @@ arrow::Status LandingConsumer::Handle(const kafka::Message& message) {
   } else if (const arrow::Status decoded = decoder_.Decode(payload, &event_); !decoded.ok()) {
     ARROW_RETURN_NOT_OK(SendDeadLetter(message, &state, decoded.message()));
   } else {
-    if (event_.event_id.empty()) {
-      // Kafka coordinates are unique and stable across re-reads, so a re-landed event keeps its id.
-      event_.event_id = fmt::format("{}-{}-{}", options_.kafka.topic, message.partition(), message.offset());
+    if (event_.source_id.empty()) {
+      // A message from another tool: its Kafka coordinates are unique and stable across re-reads,
+      // so a re-landed event keeps its identity (one source_id per partition, the offset as line).
+      event_.source_id = fmt::format("kafka:{}:{}", options_.kafka.topic, message.partition());
+      event_.source_line = message.offset();
     }
     const LandingInfo info{message.partition(), message.offset(), NowMicros()};
     ARROW_RETURN_NOT_OK(state.batch.Add(event_, info, last_activity_));

@@ -1,5 +1,6 @@
 #include "event/event.h"
 
+#include <charconv>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -51,6 +52,22 @@ arrow::Status CheckText(std::string_view name, std::string_view value) {
 arrow::Status RequireText(std::string_view name, std::string_view value) {
   if (value.empty()) return arrow::Status::Invalid("missing ", name);
   return CheckText(name, value);
+}
+
+// The identity comes whole or not at all: half of one could not be traced back or deduplicated.
+arrow::Status ParseIdentity(std::string_view source_id, std::string_view line_text, int64_t* line) {
+  if (source_id.empty() && line_text.empty()) {
+    *line = 0;
+    return arrow::Status::OK();
+  }
+  if (source_id.empty()) return arrow::Status::Invalid("source_line without source_id");
+  if (line_text.empty()) return arrow::Status::Invalid("source_id without source_line");
+  ARROW_RETURN_NOT_OK(CheckText("source_id", source_id));
+  const auto [end, error] = std::from_chars(line_text.data(), line_text.data() + line_text.size(), *line);
+  if (error != std::errc() || end != line_text.data() + line_text.size() || *line < 1) {
+    return arrow::Status::Invalid("source_line ", Quote(line_text), " is not a line number");
+  }
+  return arrow::Status::OK();
 }
 
 }  // namespace
@@ -121,7 +138,8 @@ arrow::Status BuildEvent(const RawEvent& raw, Event* out) {
   const std::string_view type_text = TrimBlanks(raw.event_type);
   const std::string_view item_id = TrimBlanks(raw.item_id);
   const std::string_view transaction_id = TrimBlanks(raw.transaction_id);
-  const std::string_view event_id = TrimBlanks(raw.event_id);
+  const std::string_view source_id = TrimBlanks(raw.source_id);
+  const std::string_view source_line = TrimBlanks(raw.source_line);
   const std::string_view device = TrimBlanks(raw.device);
   const std::string_view browser = TrimBlanks(raw.browser);
   const std::string_view os = TrimBlanks(raw.os);
@@ -129,6 +147,10 @@ arrow::Status BuildEvent(const RawEvent& raw, Event* out) {
   if (timestamp.empty()) return arrow::Status::Invalid("missing timestamp");
   const auto epoch_seconds = ParseTimestamp(timestamp);
   if (!epoch_seconds) return arrow::Status::Invalid("unparsable timestamp ", Quote(timestamp));
+  if (!IsAcceptedEventTime(*epoch_seconds)) {
+    return arrow::Status::Invalid("timestamp ", Quote(timestamp), " is outside the accepted range ",
+                                  kAcceptedEventTimes);
+  }
   ARROW_RETURN_NOT_OK(RequireText("visitor_id", visitor_id));
   if (type_text.empty()) return arrow::Status::Invalid("missing event_type");
   const auto type = ParseEventTypeIgnoringCase(type_text);
@@ -140,12 +162,14 @@ arrow::Status BuildEvent(const RawEvent& raw, Event* out) {
     return arrow::Status::Invalid("transaction_id ", Quote(transaction_id), " on a ", EventTypeName(*type),
                                   " event (only transactions have one)");
   }
-  ARROW_RETURN_NOT_OK(CheckText("event_id", event_id));
+  int64_t line = 0;
+  ARROW_RETURN_NOT_OK(ParseIdentity(source_id, source_line, &line));
   ARROW_RETURN_NOT_OK(CheckText("device", device));
   ARROW_RETURN_NOT_OK(CheckText("browser", browser));
   ARROW_RETURN_NOT_OK(CheckText("os", os));
 
-  out->event_id.assign(event_id);
+  out->source_id.assign(source_id);
+  out->source_line = line;
   out->timestamp = *epoch_seconds;
   out->visitor_id.assign(visitor_id);
   out->event_type = *type;

@@ -20,9 +20,14 @@ std::string_view EventTypeName(EventType type);
 // Exact (already normalised) names only.
 std::optional<EventType> ParseEventType(std::string_view name);
 
+// The event's identity is (source_id, source_line): the input it was read from and the line it
+// started on. Replaying the same input gives the same pairs, two inputs never share a source_id, and
+// the line leads back to the row. Both compress to almost nothing in Parquet (one dictionary entry
+// per input; rising lines as deltas), unlike a per-row hash. src/event/fields.h lists every field.
 struct Event {
-  std::string event_id;
-  int64_t timestamp = 0;  // seconds since the Unix epoch, UTC
+  std::string source_id;   // fingerprint of the input's content; empty when the message had none
+  int64_t source_line = 0;  // 1-based line of the input on which the event's row starts
+  int64_t timestamp = 0;    // seconds since the Unix epoch, UTC
   std::string visitor_id;
   EventType event_type = EventType::kView;
   std::string item_id;
@@ -35,7 +40,8 @@ struct Event {
 // The fields of an event as text, before validation. Both the CSV source and the JSON codec fill
 // one of these, so a row and a message are judged by the same rules.
 struct RawEvent {
-  std::string_view event_id;
+  std::string_view source_id;
+  std::string_view source_line;  // decimal digits
   std::string_view timestamp;  // "YYYY-MM-DD HH:MM:SS" (a 'T' and a trailing 'Z' are accepted)
   std::string_view visitor_id;
   std::string_view event_type;

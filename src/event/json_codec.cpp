@@ -1,12 +1,16 @@
 #include "event/json_codec.h"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include "event/fields.h"
 #include "event/timestamp.h"
 
 namespace clickstream {
@@ -81,56 +85,85 @@ class JsonWriter {
   char* out_;
 };
 
-constexpr std::string_view kEventIdKey = "{\"event_id\":";
-constexpr std::string_view kTimestampKey = ",\"timestamp\":\"";
-constexpr std::string_view kVisitorIdKey = "\",\"visitor_id\":";
-constexpr std::string_view kEventTypeKey = ",\"event_type\":\"";
-constexpr std::string_view kItemIdKey = "\",\"item_id\":";
-constexpr std::string_view kTransactionIdKey = ",\"transaction_id\":";
-constexpr std::string_view kDeviceKey = ",\"device\":";
-constexpr std::string_view kBrowserKey = ",\"browser\":";
-constexpr std::string_view kOsKey = ",\"os\":";
+// `{"source_id":` for the first field and `,"name":` for the others, spelled out when compiling.
+template <size_t I>
+struct JsonKey {
+  static constexpr std::string_view kName = kEventFields[I].column.name;
+  static constexpr std::array<char, kName.size() + 4> kChars = [] {
+    std::array<char, kName.size() + 4> key{};
+    key[0] = I == 0 ? '{' : ',';
+    key[1] = '"';
+    for (size_t i = 0; i < kName.size(); ++i) key[2 + i] = kName[i];
+    key[kName.size() + 2] = '"';
+    key[kName.size() + 3] = ':';
+    return key;
+  }();
+  static constexpr std::string_view kText{kChars.data(), kChars.size()};
+};
+
+// Room for the widest value formatted here: an int64 (20 characters) or a timestamp (19).
+constexpr size_t kScratchChars = 20;
+static_assert(kTimestampChars <= kScratchChars);
+
+// Each field's text (unescaped) and its encoded length: measured once, so the output grows once.
+struct MeasuredFields {
+  std::array<std::string_view, kEventFieldCount> values;
+  std::array<size_t, kEventFieldCount> lengths;
+  std::array<std::array<char, kScratchChars>, kEventFieldCount> scratch;  // formatted numbers and times
+};
+
+// The per-field steps are templates over the field's index, so the table's kinds and member pointers
+// are resolved when compiling: the encoder is as direct as one written out field by field.
+template <size_t I>
+size_t MeasureField(const Event& event, MeasuredFields* fields) {
+  constexpr const EventFieldSpec& spec = kEventFields[I];
+  std::string_view& value = fields->values[I];
+  size_t& length = fields->lengths[I];
+  char* scratch = fields->scratch[I].data();
+  if constexpr (spec.json == JsonKind::kInteger) {
+    const auto written = std::to_chars(scratch, scratch + kScratchChars, event.*spec.number);
+    value = std::string_view(scratch, static_cast<size_t>(written.ptr - scratch));
+    length = value.size();
+  } else if constexpr (spec.json == JsonKind::kTimestamp) {
+    FormatTimestamp(event.*spec.number, scratch);
+    value = std::string_view(scratch, kTimestampChars);
+    length = kTimestampChars + 2;
+  } else if constexpr (spec.text != nullptr) {
+    value = event.*spec.text;
+    length = OptionalStringLength(value);
+  } else {
+    value = EventTypeName(event.event_type);
+    length = value.size() + 2;
+  }
+  return JsonKey<I>::kText.size() + length;
+}
+
+template <size_t I>
+void WriteField(const MeasuredFields& fields, JsonWriter* writer) {
+  constexpr const EventFieldSpec& spec = kEventFields[I];
+  writer->Raw(JsonKey<I>::kText);
+  if constexpr (spec.json == JsonKind::kInteger) {
+    writer->Raw(fields.values[I]);
+  } else if constexpr (spec.json == JsonKind::kTimestamp || spec.text == nullptr) {
+    writer->String(fields.values[I], fields.lengths[I]);
+  } else {
+    writer->OptionalString(fields.values[I], fields.lengths[I]);
+  }
+}
 
 }  // namespace
 
 void AppendEventJson(const Event& event, std::string* out) {
-  char timestamp[kTimestampChars];
-  FormatTimestamp(event.timestamp, timestamp);
-  const std::string_view type_name = EventTypeName(event.event_type);
-  const size_t event_id_length = JsonStringLength(event.event_id);
-  const size_t visitor_id_length = JsonStringLength(event.visitor_id);
-  const size_t item_id_length = JsonStringLength(event.item_id);
-  const size_t transaction_id_length = OptionalStringLength(event.transaction_id);
-  const size_t device_length = OptionalStringLength(event.device);
-  const size_t browser_length = OptionalStringLength(event.browser);
-  const size_t os_length = OptionalStringLength(event.os);
-  const size_t length = kEventIdKey.size() + event_id_length + kTimestampKey.size() + kTimestampChars +
-                        kVisitorIdKey.size() + visitor_id_length + kEventTypeKey.size() + type_name.size() +
-                        kItemIdKey.size() + item_id_length + kTransactionIdKey.size() + transaction_id_length +
-                        kDeviceKey.size() + device_length + kBrowserKey.size() + browser_length + kOsKey.size() +
-                        os_length + 1;
-
+  MeasuredFields fields;
+  const size_t length = [&]<size_t... I>(std::index_sequence<I...>) {
+    return (MeasureField<I>(event, &fields) + ...) + 1;  // and the closing brace
+  }(std::make_index_sequence<kEventFieldCount>());
   const size_t old_size = out->size();
   out->resize(old_size + length);
   JsonWriter writer(out->data() + old_size);
-  writer.Raw(kEventIdKey);
-  writer.String(event.event_id, event_id_length);
-  writer.Raw(kTimestampKey);
-  writer.Raw(std::string_view(timestamp, kTimestampChars));
-  writer.Raw(kVisitorIdKey);
-  writer.String(event.visitor_id, visitor_id_length);
-  writer.Raw(kEventTypeKey);
-  writer.Raw(type_name);
-  writer.Raw(kItemIdKey);
-  writer.String(event.item_id, item_id_length);
-  writer.Raw(kTransactionIdKey);
-  writer.OptionalString(event.transaction_id, transaction_id_length);
-  writer.Raw(kDeviceKey);
-  writer.OptionalString(event.device, device_length);
-  writer.Raw(kBrowserKey);
-  writer.OptionalString(event.browser, browser_length);
-  writer.Raw(kOsKey);
-  writer.OptionalString(event.os, os_length);
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    (WriteField<I>(fields, &writer), ...);
+  }(std::make_index_sequence<kEventFieldCount>());
   writer.Raw("}");
 }
 
@@ -144,33 +177,14 @@ struct EventJsonDecoder::Buffers {
   std::array<char, 4096> stack_chunk;
   rapidjson::MemoryPoolAllocator<> values{value_chunk.data(), value_chunk.size()};
   rapidjson::MemoryPoolAllocator<> stack{stack_chunk.data(), stack_chunk.size()};
-  std::array<std::string, 9> number_text;  // text of identifiers sent as JSON integers
+  // Text of fields sent as JSON integers.
+  std::array<std::array<char, kScratchChars>, kEventFieldCount> number_text;
 };
 
 EventJsonDecoder::EventJsonDecoder() : buffers_(std::make_unique<Buffers>()) {}
 EventJsonDecoder::~EventJsonDecoder() = default;
 
 namespace {
-
-enum class FieldKind { kText, kIdentifier };
-
-struct FieldSpec {
-  std::string_view name;
-  std::string_view RawEvent::*member;
-  FieldKind kind;
-};
-
-constexpr std::array<FieldSpec, 9> kFields = {{
-    {"event_id", &RawEvent::event_id, FieldKind::kIdentifier},
-    {"timestamp", &RawEvent::timestamp, FieldKind::kText},
-    {"visitor_id", &RawEvent::visitor_id, FieldKind::kIdentifier},
-    {"event_type", &RawEvent::event_type, FieldKind::kText},
-    {"item_id", &RawEvent::item_id, FieldKind::kIdentifier},
-    {"transaction_id", &RawEvent::transaction_id, FieldKind::kIdentifier},
-    {"device", &RawEvent::device, FieldKind::kText},
-    {"browser", &RawEvent::browser, FieldKind::kText},
-    {"os", &RawEvent::os, FieldKind::kText},
-}};
 
 const char* JsonTypeName(const rapidjson::Value& value) {
   if (value.IsBool()) return "a boolean";
@@ -180,21 +194,34 @@ const char* JsonTypeName(const rapidjson::Value& value) {
   return "a string";
 }
 
+std::string_view Expected(JsonKind kind) {
+  switch (kind) {
+    case JsonKind::kStringOrInteger: return "a string or an integer";
+    case JsonKind::kInteger: return "an integer";
+    case JsonKind::kString:
+    case JsonKind::kTimestamp: break;
+  }
+  return "a string";
+}
+
 // Reads one field's text into raw; null and absent both mean "empty".
-arrow::Status ReadField(const rapidjson::Value& value, const FieldSpec& spec, std::string* number_text,
-                        RawEvent* raw) {
+arrow::Status ReadField(const rapidjson::Value& value, const EventFieldSpec& spec,
+                        std::array<char, kScratchChars>* number_text, RawEvent* raw) {
   if (value.IsNull()) return arrow::Status::OK();
-  if (value.IsString()) {
-    raw->*spec.member = std::string_view(value.GetString(), value.GetStringLength());
+  const bool integer_allowed = spec.json == JsonKind::kStringOrInteger || spec.json == JsonKind::kInteger;
+  if (value.IsString() && spec.json != JsonKind::kInteger) {
+    raw->*spec.raw = std::string_view(value.GetString(), value.GetStringLength());
     return arrow::Status::OK();
   }
-  if (spec.kind == FieldKind::kIdentifier && (value.IsUint64() || value.IsInt64())) {
-    *number_text = value.IsUint64() ? std::to_string(value.GetUint64()) : std::to_string(value.GetInt64());
-    raw->*spec.member = *number_text;
+  if (integer_allowed && (value.IsUint64() || value.IsInt64())) {
+    char* begin = number_text->data();
+    const auto written = value.IsUint64() ? std::to_chars(begin, begin + kScratchChars, value.GetUint64())
+                                          : std::to_chars(begin, begin + kScratchChars, value.GetInt64());
+    raw->*spec.raw = std::string_view(begin, static_cast<size_t>(written.ptr - begin));
     return arrow::Status::OK();
   }
-  return arrow::Status::Invalid("field ", spec.name, " is ", JsonTypeName(value), ", expected ",
-                                spec.kind == FieldKind::kIdentifier ? "a string or an integer" : "a string");
+  return arrow::Status::Invalid("field ", spec.column.name, " is ", JsonTypeName(value), ", expected ",
+                                Expected(spec.json));
 }
 
 }  // namespace
@@ -215,10 +242,18 @@ arrow::Status EventJsonDecoder::Decode(std::string_view payload, Event* out) {
   if (!document.IsObject()) return arrow::Status::Invalid("message is ", JsonTypeName(document), ", not an object");
 
   RawEvent raw;
-  for (size_t i = 0; i < kFields.size(); ++i) {
-    const auto found = document.FindMember(rapidjson::StringRef(kFields[i].name.data(), kFields[i].name.size()));
+  // The encoder writes the fields in table order: the member at the field's position is looked at
+  // first, and the object searched only when another tool ordered (or omitted) fields differently.
+  const size_t member_count = document.MemberCount();
+  for (size_t i = 0; i < kEventFieldCount; ++i) {
+    const std::string_view name = kEventFields[i].column.name;
+    auto found = document.MemberBegin() + static_cast<ptrdiff_t>(std::min(i, member_count));
+    if (found == document.MemberEnd() ||
+        std::string_view(found->name.GetString(), found->name.GetStringLength()) != name) {
+      found = document.FindMember(rapidjson::StringRef(name.data(), name.size()));
+    }
     if (found == document.MemberEnd()) continue;
-    ARROW_RETURN_NOT_OK(ReadField(found->value, kFields[i], &buffers_->number_text[i], &raw));
+    ARROW_RETURN_NOT_OK(ReadField(found->value, kEventFields[i], &buffers_->number_text[i], &raw));
   }
   return BuildEvent(raw, out);
 }

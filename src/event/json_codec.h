@@ -1,7 +1,8 @@
 // The wire format of an event: one flat JSON object per Kafka message, with the original
-// project's field names plus event_id.
-//   {"event_id":"…","timestamp":"2015-06-01 12:00:00","visitor_id":"257597","event_type":"view",
-//    "item_id":"355908","transaction_id":null,"device":"mobile","browser":"Safari","os":"iOS"}
+// project's field names plus the identity (source_id, source_line), in src/event/fields.h order.
+//   {"source_id":"3f…","source_line":2,"timestamp":"2015-06-01 12:00:00","visitor_id":"257597",
+//    "event_type":"view","item_id":"355908","transaction_id":null,"device":"mobile","browser":"Safari",
+//    "os":"iOS"}
 #pragma once
 
 #include <memory>

@@ -78,12 +78,12 @@ std::optional<int64_t> ParseTimestamp(std::string_view text) {
       !ReadDigits(text, 17, 2, &second) || hour > 23 || minute > 59 || second > 59) {
     return std::nullopt;
   }
-  return *days * 86400 + hour * 3600 + minute * 60 + second;
+  return *days * kSecondsPerDay + hour * 3600 + minute * 60 + second;
 }
 
 void FormatTimestamp(int64_t epoch_seconds, char* out) {
-  const int64_t days = FloorDiv(epoch_seconds, 86400);
-  const int64_t second_of_day = epoch_seconds - days * 86400;
+  const int64_t days = FloorDiv(epoch_seconds, kSecondsPerDay);
+  const int64_t second_of_day = epoch_seconds - days * kSecondsPerDay;
   const CivilDate date = CivilFromDays(days);
   WriteDigits(static_cast<unsigned>(date.year), 4, out);
   out[4] = '-';

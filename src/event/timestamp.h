@@ -6,7 +6,19 @@
 #include <string>
 #include <string_view>
 
+#include "event/time_units.h"
+
 namespace clickstream {
+
+// Event times are accepted from 2000-01-01 (inclusive) to 2100-01-01 (exclusive), UTC. Clickstreams
+// are recent; a time outside is a unit mistake (epoch seconds read as milliseconds land in 1970,
+// microseconds past the year 9999), and formatting it as "YYYY-MM-DD" would silently misdate it.
+inline constexpr int64_t kEarliestEventSeconds = 946'684'800;    // 2000-01-01 00:00:00
+inline constexpr int64_t kEndOfEventSeconds = 4'102'444'800;     // 2100-01-01 00:00:00
+inline constexpr char kAcceptedEventTimes[] = "2000-01-01 .. 2099-12-31";
+inline constexpr bool IsAcceptedEventTime(int64_t epoch_seconds) {
+  return epoch_seconds >= kEarliestEventSeconds && epoch_seconds < kEndOfEventSeconds;
+}
 
 // Days since 1970-01-01 of a proleptic Gregorian date.
 int64_t DaysFromCivil(int year, unsigned month, unsigned day);

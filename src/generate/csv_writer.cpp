@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include "event/fields.h"
 #include "event/timestamp.h"
 #include "generate/segments.h"
 
@@ -76,7 +77,7 @@ void AppendCsvRow(const GeneratedEvent& event, std::string* out) {
 arrow::Status WriteClickstreamCsv(const GenerateOptions& options, std::FILE* out) {
   std::string block;
   block.reserve(kBlockBytes + 256);
-  block.append(kCsvHeader);
+  block.append(GeneratorCsvHeader());
   block.push_back('\n');
   ClickstreamGenerator generator(options);
   std::vector<GeneratedEvent> batch;

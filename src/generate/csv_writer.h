@@ -10,9 +10,8 @@
 
 namespace clickstream::generate {
 
-inline constexpr char kCsvHeader[] = "timestamp,visitor_id,event_type,item_id,transaction_id,device,browser,os";
-
-// Appends one row, newline included. Formats by hand: this runs once per generated event.
+// Appends one row, newline included, in the column order of GeneratorCsvHeader() (event/fields.h).
+// Formats by hand: this runs once per generated event.
 void AppendCsvRow(const GeneratedEvent& event, std::string* out);
 
 // Generates the whole clickstream into `out` (a file or stdout), header first, in blocks of about

@@ -6,11 +6,16 @@
 //                (timestamp "YYYY-MM-DD HH:MM:SS" UTC)
 //   RetailRocket timestamp,visitorid,event,itemid,transactionid  (timestamp in epoch milliseconds)
 //
-// event_id: 32 hex characters, two 64-bit hashes (different seeds) over the row's line number and
-// its field texts as read. The same file replayed gives the same ids; two rows of one file never
-// share one because their line numbers differ (a collision needs a 128-bit hash collision).
+// Identity: every event carries source_id, the fingerprint of the whole input (source/fingerprint.h),
+// and source_line, the line its row starts on. The same file replayed gives the same pairs; two rows
+// of one file differ in their line, two different files in their fingerprint. Standard input is
+// spooled to a temporary file first, so a pipe gets the same identities as the file it came from.
+//
+// RetailRocket timestamps are epoch milliseconds within IsAcceptedEventTime; a value that is in
+// range only as seconds or microseconds is rejected with that diagnosis, never misread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,7 +24,10 @@
 #include <arrow/result.h>
 
 #include "event/event.h"
+#include "event/fields.h"
+#include "event/timestamp.h"
 #include "source/csv_reader.h"
+#include "source/fingerprint.h"
 
 namespace clickstream::source {
 
@@ -35,40 +43,42 @@ struct SourceRow {
   std::string reason;         // why a rejected row was rejected
 };
 
-inline constexpr size_t kEventIdChars = 32;
-// Writes the row's kEventIdChars hex characters to out.
-void FormatEventId(int64_t line, const std::vector<std::string_view>& fields, char* out);
-std::string MakeEventId(int64_t line, const std::vector<std::string_view>& fields);
+// RetailRocket's epoch milliseconds, checked against the accepted event times, or the reason why not.
+arrow::Result<int64_t> ParseEpochMillis(std::string_view text);
 
 class EventSource {
  public:
   // Opens the input ("-" for stdin) and reads its header. IOError when the input cannot be read,
   // Invalid when the header matches no known layout.
   static arrow::Result<std::unique_ptr<EventSource>> Open(const std::string& path);
-  static arrow::Result<std::unique_ptr<EventSource>> FromReader(std::unique_ptr<CsvReader> reader);
+  // source_id is the fingerprint given to every event of the input.
+  static arrow::Result<std::unique_ptr<EventSource>> FromReader(std::unique_ptr<CsvReader> reader,
+                                                                std::string source_id);
 
   // Reads the next row into *event (when valid) and *row. Returns false at the end of input.
   arrow::Result<bool> Next(Event* event, SourceRow* row);
 
   CsvLayout layout() const { return layout_; }
+  const std::string& source_id() const { return source_id_; }
   int64_t bytes_consumed() const { return reader_->bytes_consumed(); }
   int64_t size_bytes() const { return reader_->size_bytes(); }
 
  private:
-  struct Columns {
-    int timestamp = -1, visitor_id = -1, event_type = -1, item_id = -1, transaction_id = -1;
-    int device = -1, browser = -1, os = -1;
-  };
-  EventSource(std::unique_ptr<CsvReader> reader, CsvLayout layout, Columns columns, size_t column_count);
+  // The CSV column of each field of kEventFields, -1 when the layout has none.
+  using Columns = std::array<int, kEventFieldCount>;
+  EventSource(std::unique_ptr<CsvReader> reader, CsvLayout layout, Columns columns, size_t column_count,
+              std::string source_id);
   arrow::Status ToEvent(const CsvRecord& record, Event* event, SourceRow* row);
 
+  FilePtr spooled_input_;  // standard input's copy, which reader_ reads; closed after it
   std::unique_ptr<CsvReader> reader_;
   CsvLayout layout_;
   Columns columns_;
   size_t column_count_;
+  std::string source_id_;
   CsvRecord record_;
-  char timestamp_text_[32];  // RetailRocket milliseconds rendered as the event's timestamp text
-  char event_id_[kEventIdChars];
+  char timestamp_text_[kTimestampChars];  // RetailRocket milliseconds rendered as the event's timestamp text
+  char line_text_[20];                    // the row's line number as source_line text
 };
 
 }  // namespace clickstream::source

@@ -1,8 +1,12 @@
 """Turns a generated clickstream CSV into the consumer's landed Parquet layout without Kafka, so the
-report can be tested (and benchmarked) on its own. Writes the schema of src/event/landed_schema.h."""
+report can be tested (and benchmarked) on its own. The schema comes from `clickstream schema`, so it
+cannot drift from what `consume` writes."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,30 +14,26 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-ENUMERATION = pa.dictionary(pa.int32(), pa.utf8())
+from helpers import BINARY
+
 UTC_MICROS = pa.timestamp("us", tz="UTC")
+# Arrow's type names as `clickstream schema` prints them.
+ARROW_TYPES = {
+    "string": pa.utf8(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "date32[day]": pa.date32(),
+    "timestamp[us, tz=UTC]": UTC_MICROS,
+    "dictionary<values=string, indices=int32, ordered=0>": pa.dictionary(pa.int32(), pa.utf8()),
+}
 
 
+@functools.cache
 def landed_schema(date_in_file: bool) -> pa.Schema:
-    fields = [
-        pa.field("event_id", pa.utf8(), nullable=False),
-        pa.field("timestamp", UTC_MICROS, nullable=False),
-        pa.field("visitor_id", pa.utf8(), nullable=False),
-        pa.field("event_type", ENUMERATION, nullable=False),
-        pa.field("item_id", pa.utf8(), nullable=False),
-        pa.field("transaction_id", pa.utf8()),
-        pa.field("device", ENUMERATION),
-        pa.field("browser", ENUMERATION),
-        pa.field("os", ENUMERATION),
-    ]
-    if date_in_file:
-        fields.append(pa.field("event_date", pa.date32(), nullable=False))
-    fields += [
-        pa.field("kafka_partition", pa.int32(), nullable=False),
-        pa.field("kafka_offset", pa.int64(), nullable=False),
-        pa.field("ingested_at", UTC_MICROS, nullable=False),
-    ]
-    return pa.schema(fields)
+    printed = subprocess.run([str(BINARY), "schema", "--partition-by", "none" if date_in_file else "event_date"],
+                             capture_output=True, text=True, check=True).stdout
+    return pa.schema([pa.field(column["name"], ARROW_TYPES[column["type"]], nullable=column["nullable"])
+                      for column in json.loads(printed)["columns"]])
 
 
 def read_clickstream_csv(csv_path: Path) -> pa.Table:
@@ -49,7 +49,8 @@ def landed_table(csv: pa.Table, date_in_file: bool) -> pa.Table:
     timestamps = pc.strptime(csv["timestamp"], format="%Y-%m-%d %H:%M:%S", unit="us").cast(UTC_MICROS)
     rows = csv.num_rows
     columns = {
-        "event_id": pc.binary_join_element_wise("e", pc.cast(pa.array(range(rows), pa.int64()), pa.utf8()), ""),
+        "source_id": pa.array(["landed_data"] * rows, pa.utf8()),
+        "source_line": csv["source_line"],
         "timestamp": timestamps,
         "visitor_id": csv["visitor_id"],
         "event_type": csv["event_type"].dictionary_encode(),
@@ -77,6 +78,8 @@ def write_landed(csv_path: Path, out_dir: Path, layout: str = "hive", files_per_
     Returns out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv = read_clickstream_csv(csv_path)
+    # The generator writes one row per line after the header.
+    csv = csv.append_column("source_line", pa.array(range(2, csv.num_rows + 2), pa.int64()))
     csv = csv.sort_by("timestamp")
     table = landed_table(csv, date_in_file=(layout == "flat"))
     days = pc.strftime(table["timestamp"], format="%Y-%m-%d")

@@ -14,12 +14,15 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from helpers import BINARY, create_topic, kcat_produce
 
 KEY_DELIMITER = "\t"
 TYPES = ("view", "addtocart", "transaction")
+# The source_id of the test's events, as `produce` would give the fingerprint of an input file.
+TEST_SOURCE = "5e1f0e57c0ffee0ddba11c0de0000001"
 # Low enough to make restarts after a SIGKILL quick; the broker's minimum is 6 s.
 FAST_SESSION = ("-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=2000")
 
@@ -29,7 +32,7 @@ def event_lines(count: int, start: int = 0) -> list[str]:
     lines = []
     for i in range(start, start + count):
         kind = TYPES[i % 3]
-        event = {"event_id": f"ev_{i:07d}", "timestamp": f"2015-06-{1 + i % 3:02d} 12:{i % 60:02d}:{i % 59:02d}",
+        event = {"source_id": TEST_SOURCE, "source_line": i + 2, "timestamp": f"2015-06-{1 + i % 3:02d} 12:{i % 60:02d}:{i % 59:02d}",
                  "visitor_id": str(i % 997), "event_type": kind, "item_id": str(i % 5000),
                  "transaction_id": f"tx_{i:03d}" if kind == "transaction" else None,
                  "device": ("mobile", "desktop")[i % 2], "browser": "Safari", "os": "iOS"}
@@ -97,13 +100,20 @@ def landed_table(output: Path) -> pa.Table:
     return ds.dataset(str(output), format="parquet", partitioning="hive").to_table()
 
 
+def identities(table: pa.Table) -> list[str]:
+    """Each row's identity as "source_id:source_line"."""
+    return [f"{source}:{line}" for source, line in
+            zip(table.column("source_id").to_pylist(), table.column("source_line").to_pylist())]
+
+
 def assert_exactly(output: Path, expected_ids: set[str]) -> None:
     table = landed_table(output)
-    ids = table.column("event_id").to_pylist()
+    ids = identities(table)
     assert len(ids) == len(expected_ids), f"{len(ids)} rows, expected {len(expected_ids)}"
     assert set(ids) == expected_ids
     rows, distinct = duckdb.sql(
-        f"SELECT count(*), count(DISTINCT event_id) FROM read_parquet('{output}/**/*.parquet')").fetchone()
+        f"SELECT count(*), count(DISTINCT (source_id, source_line)) FROM read_parquet('{output}/**/*.parquet')"
+    ).fetchone()
     assert rows == distinct == len(expected_ids)
     leftovers = [p for p in output.rglob(".*") if p.is_file()]
     assert leftovers == [], f"temporary files left: {leftovers}"
@@ -119,7 +129,7 @@ def wait_for_more_landed_files(output: Path, timeout: float = 60) -> None:
 
 
 def all_ids(count: int) -> set[str]:
-    return {f"ev_{i:07d}" for i in range(count)}
+    return {f"{TEST_SOURCE}:{i + 2}" for i in range(count)}
 
 
 def committed_offsets(bootstrap: str, group: str) -> dict[int, int]:
@@ -154,6 +164,13 @@ def test_lands_100k_events_exactly_with_types(broker, topic, tmp_path):
     assert_exactly(output, all_ids(100_000))
     table = landed_table(output)
     schema = table.schema
+    # Every file has exactly the schema `clickstream schema` prints.
+    printed = json.loads(subprocess.run([str(BINARY), "schema"], capture_output=True, text=True,
+                                        check=True).stdout)["columns"]
+    for path in output.rglob("*.parquet"):
+        in_file = pq.read_schema(path)
+        assert [(f.name, str(f.type), f.nullable) for f in in_file] == \
+            [(c["name"], c["type"], c["nullable"]) for c in printed], path
     assert schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
     assert schema.field("ingested_at").type == pa.timestamp("us", tz="UTC")
     for name in ("event_type", "device", "browser", "os"):
@@ -162,7 +179,7 @@ def test_lands_100k_events_exactly_with_types(broker, topic, tmp_path):
     assert schema.field("kafka_partition").type == pa.int32()
     assert sorted(p.name for p in output.iterdir()) == ["event_date=2015-06-01", "event_date=2015-06-02",
                                                        "event_date=2015-06-03"]
-    sample = table.filter(pa.compute.equal(table.column("event_id"), "ev_0000002")).to_pylist()[0]
+    sample = table.filter(pa.compute.equal(table.column("source_line"), 4)).to_pylist()[0]
     assert sample["transaction_id"] == "tx_002" and sample["event_type"] == "transaction"
     types = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{output}/**/*.parquet', hive_partitioning=true)")
     described = dict((row[0], row[1]) for row in types.fetchall())
@@ -215,7 +232,7 @@ def test_group_members_joining_and_leaving_land_exactly(broker, topic, tmp_path)
 def poison_messages(valid_without_id: bytes) -> list[tuple[bytes | None, str]]:
     good = json.loads(event_lines(1)[0].split(KEY_DELIMITER, 1)[1])
     wrong_type = dict(good, visitor_id=True)
-    missing = {"event_id": "only-an-id"}
+    missing = {"source_id": "only-an-identity", "source_line": 2}
     unknown_type = dict(good, event_type="click")
     tx_on_view = dict(good, event_type="view", transaction_id="tx_9")
     return [
@@ -238,7 +255,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(broker, topic, tmp_path):
     create_topic(broker.bootstrap, topic, partitions=3)
     valid = [line.split(KEY_DELIMITER, 1)[1].encode() for line in event_lines(30)]
     without_id = json.loads(valid[0])
-    del without_id["event_id"]
+    del without_id["source_id"], without_id["source_line"]
     poisons = poison_messages(json.dumps(without_id).encode())
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
     poison_sends = {}  # value -> the send's future, which resolves to the partition and offset
@@ -256,9 +273,11 @@ def test_poison_messages_go_to_the_dead_letter_topic(broker, topic, tmp_path):
         broker.bootstrap, topic, output, "g-poison", "--max-message-bytes", "4096", "--partition-by", "none"))
 
     table = landed_table(output)
-    ids = table.column("event_id").to_pylist()
+    ids = identities(table)
     assert len(ids) == 31 and len(set(ids)) == 31
-    assert {i for i in ids if i.startswith(topic)} and all_ids(30) <= set(ids)  # derived id for the id-less one
+    # The id-less message gets its Kafka coordinates: the partition as source, the offset as line.
+    derived = [i for i in ids if i.startswith(f"kafka:{topic}:0:")]
+    assert len(derived) == 1 and all_ids(30) <= set(ids)
     assert "event_date" in table.schema.names  # flat layout keeps the date in the file
     assert all(p.suffix == ".parquet" or p.name.startswith("_") for p in output.iterdir())
 

@@ -127,7 +127,7 @@ def assert_exactly_in_table(postgres: PostgresServer, table: str, expected_ids: 
             f"FROM {table}").fetchone()
         assert rows == messages == events == len(expected_ids), \
             f"{rows} rows, {messages} distinct messages, {events} distinct identities, expected {len(expected_ids)}"
-        ids = {row[0] for row in conn.execute(f"SELECT event_id FROM {table}")}
+        ids = {row[0] for row in conn.execute(f"SELECT source_id || ':' || source_line FROM {table}")}
     assert ids == expected_ids
 
 
@@ -162,7 +162,7 @@ def test_lands_100k_events_exactly_with_types_and_day_partitions(broker, postgre
     with postgres.connect() as conn:
         types = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns "
                                   "WHERE table_name = %s", (table,)).fetchall())
-        assert types == {"event_id": "text", "timestamp": "timestamp with time zone", "visitor_id": "text",
+        assert types == {"source_id": "text", "source_line": "bigint", "timestamp": "timestamp with time zone", "visitor_id": "text",
                          "event_type": "text", "item_id": "text", "transaction_id": "text", "device": "text",
                          "browser": "text", "os": "text", "kafka_partition": "integer", "kafka_offset": "bigint",
                          "ingested_at": "timestamp with time zone"}
@@ -172,9 +172,9 @@ def test_lands_100k_events_exactly_with_types_and_day_partitions(broker, postgre
         assert days == [f"{table}_p2015060{d}" for d in (1, 2, 3)]
         key = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
                            "AND contype = 'p'", (table,)).fetchone()[0]
-        assert key == 'PRIMARY KEY (event_id, "timestamp")'
+        assert key == 'PRIMARY KEY (source_id, source_line, "timestamp")'
         sample = conn.execute(f"SELECT transaction_id, event_type, \"timestamp\" AT TIME ZONE 'UTC', browser "
-                              f"FROM {table} WHERE event_id = 'ev_0000002'").fetchone()
+                              f"FROM {table} WHERE source_line = 4").fetchone()
         assert sample[:2] == ("tx_002", "transaction") and str(sample[2]) == "2015-06-03 12:02:02"
         assert sample[3] == "Safari"
     # The README's funnel SQL runs on the landed table and counts every event once.
@@ -292,7 +292,8 @@ def test_start_up_failures_are_one_line_and_exit_2(broker, postgres, topic):
 
     unfit = table_for(topic) + "_unfit"
     with postgres.connect() as conn:
-        conn.execute(f"CREATE TABLE {unfit} (event_id text, \"timestamp\" timestamptz, visitor_id text, "
+        conn.execute(f"CREATE TABLE {unfit} (source_id text, source_line bigint, \"timestamp\" timestamptz, "
+                     "visitor_id text, "
                      "event_type text, item_id bigint)")
     line = one_line_failure(broker, topic, base, unfit)
     assert f"table public.{unfit} does not fit" in line and 'column "item_id" is bigint, the events need text' in line

@@ -82,12 +82,18 @@ def test_fifty_thousand_events_arrive_once_keyed_by_visitor(broker, topic, tmp_p
 
     messages = read_messages(broker.bootstrap, topic, 50_000)
     assert len(messages) == 50_000
-    assert len({event["event_id"] for _, event in messages}) == 50_000
+    assert len({(event["source_id"], event["source_line"]) for _, event in messages}) == 50_000
+    # One fingerprint for the whole file; the line leads back to the row.
+    assert len({event["source_id"] for _, event in messages}) == 1
+    rows = source.read_text().splitlines()
+    for _, event in messages[:100]:
+        row = rows[event["source_line"] - 1].split(",")
+        assert (row[0], row[1], row[3]) == (event["timestamp"], event["visitor_id"], event["item_id"])
     assert all(key == event["visitor_id"] for key, event in messages)
     # Identifiers keep their source text; every row of the file is there.
     expected = sorted((row[1], row[3], row[0]) for row in csv_rows(source))
     assert sorted((e["visitor_id"], e["item_id"], e["timestamp"]) for _, e in messages) == expected
-    assert set(messages[0][1]) == {"event_id", "timestamp", "visitor_id", "event_type", "item_id",
+    assert set(messages[0][1]) == {"source_id", "source_line", "timestamp", "visitor_id", "event_type", "item_id",
                                    "transaction_id", "device", "browser", "os"}
 
 
@@ -169,15 +175,23 @@ def test_retailrocket_layout(broker, topic, tmp_path):
     source.write_text("timestamp,visitorid,event,itemid,transactionid\n"
                       "1433221332117,257597,view,355908,\n"
                       "1433224214164,992329,transaction,248676,4000\n"
-                      "1433223236124,125,addtocart,17,\n")
-    result = produce(broker.bootstrap, topic, "--input", source, "--rate", "0")
+                      "1433223236124,125,addtocart,17,\n"
+                      "1433221332117000,7,view,1,\n"
+                      "1433221332,8,view,1,\n")
+    rejects = tmp_path / "rejects.txt"
+    result = produce(broker.bootstrap, topic, "--input", source, "--rate", "0", "--rejects", rejects)
     assert result.returncode == 0, result.stderr
+    # Microseconds and seconds are rejected by line, never misdated (as the year 7386 or 1970).
+    reported = rejects.read_text().splitlines()
+    assert [r.split(":")[0] for r in reported] == ["line 5", "line 6"]
+    assert "epoch microseconds" in reported[0] and "epoch seconds" in reported[1]
     events = {event["visitor_id"]: event for _, event in read_messages(broker.bootstrap, topic, 3)}
     assert set(events) == {"257597", "992329", "125"}
     assert events["257597"]["timestamp"] == "2015-06-02 05:02:12"
     assert events["257597"]["transaction_id"] is None
-    assert events["992329"] | {"event_id": ""} == {
-        "event_id": "", "timestamp": "2015-06-02 05:50:14", "visitor_id": "992329", "event_type": "transaction",
+    assert events["992329"]["source_line"] == 3
+    assert events["992329"] | {"source_id": ""} == {
+        "source_id": "", "source_line": 3, "timestamp": "2015-06-02 05:50:14", "visitor_id": "992329", "event_type": "transaction",
         "item_id": "248676", "transaction_id": "4000", "device": None, "browser": None, "os": None}
     assert events["125"]["event_type"] == "addtocart"
 
@@ -195,7 +209,7 @@ def test_crlf_bom_quotes_and_no_final_newline(broker, topic, tmp_path):
     assert events["v2"]["os"] == "Windows"
 
 
-def test_stdin_limit_and_stable_event_ids(broker, topic, tmp_path):
+def test_stdin_limit_and_stable_identities(broker, topic, tmp_path):
     source = generate(tmp_path / "events.csv", 300)
     first = produce(broker.bootstrap, topic, "--input", "-", "--rate", "0", "--limit", "100",
                     input=source.read_text())
@@ -203,8 +217,9 @@ def test_stdin_limit_and_stable_event_ids(broker, topic, tmp_path):
     assert summary(first.stderr)["sent"] == 100
     again = produce(broker.bootstrap, f"{topic}-again", "--input", source, "--rate", "0")
     assert again.returncode == 0, again.stderr
-    ids_first = [event["event_id"] for _, event in read_messages(broker.bootstrap, topic, 100)]
-    ids_again = {event["event_id"] for _, event in read_messages(broker.bootstrap, f"{topic}-again", 300)}
+    ids_first = [(e["source_id"], e["source_line"]) for _, e in read_messages(broker.bootstrap, topic, 100)]
+    ids_again = {(e["source_id"], e["source_line"])
+                 for _, e in read_messages(broker.bootstrap, f"{topic}-again", 300)}
     assert len(ids_first) == 100 and set(ids_first) <= ids_again and len(ids_again) == 300
 
 
@@ -289,7 +304,7 @@ def test_broker_killed_and_restarted_mid_run_loses_and_duplicates_nothing(tmp_pa
         assert process.returncode == 0, stderr
         counts = summary(stderr)
         assert counts["delivered"] == 30_000 and counts["failed"] == 0
-        ids = [event["event_id"] for _, event in read_messages(own.bootstrap, topic, 30_000)]
+        ids = [(e["source_id"], e["source_line"]) for _, e in read_messages(own.bootstrap, topic, 30_000)]
         assert len(ids) == 30_000
         assert len(set(ids)) == 30_000
     finally:

@@ -13,7 +13,8 @@ using std::chrono::milliseconds;
 
 Event MakeEvent(const char* timestamp) {
   Event event;
-  event.event_id = "e";
+  event.source_id = "s";
+  event.source_line = 2;
   event.timestamp = *ParseTimestamp(timestamp);
   event.visitor_id = "1";
   event.item_id = "2";

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "event/event.h"
+#include "event/fields.h"
 #include "event/json_codec.h"
 #include "event/landed_schema.h"
 #include "event/timestamp.h"
@@ -43,7 +44,8 @@ TEST(Utf8, AcceptsWellFormedAndRejectsBroken) {
 
 RawEvent GoodRaw() {
   RawEvent raw;
-  raw.event_id = "e1";
+  raw.source_id = "0123456789abcdef0123456789abcdef";
+  raw.source_line = "2";
   raw.timestamp = "2015-06-01 12:00:00";
   raw.visitor_id = "42";
   raw.event_type = "view";
@@ -83,6 +85,12 @@ TEST(BuildEvent, NamesTheReasonForEachKindOfBadEvent) {
       {"tx without id", [](RawEvent& r) { r.event_type = "transaction"; }, "missing transaction_id"},
       {"view with tx id", [](RawEvent& r) { r.transaction_id = "9"; }, "transaction_id '9' on a view event"},
       {"bad utf8", [](RawEvent& r) { r.browser = "\xff\xfe"; }, "browser is not valid UTF-8"},
+      {"before 2000", [](RawEvent& r) { r.timestamp = "1999-12-31 23:59:59"; }, "outside the accepted range"},
+      {"year 7386", [](RawEvent& r) { r.timestamp = "7386-01-01 00:00:00"; }, "outside the accepted range"},
+      {"line without id", [](RawEvent& r) { r.source_id = ""; }, "source_line without source_id"},
+      {"id without line", [](RawEvent& r) { r.source_line = ""; }, "source_id without source_line"},
+      {"line zero", [](RawEvent& r) { r.source_line = "0"; }, "source_line '0' is not a line number"},
+      {"line not a number", [](RawEvent& r) { r.source_line = "2x"; }, "source_line '2x' is not a line number"},
   };
   for (const BadCase& bad : cases) {
     RawEvent raw = GoodRaw();
@@ -96,7 +104,8 @@ TEST(BuildEvent, NamesTheReasonForEachKindOfBadEvent) {
 
 TEST(JsonCodec, RoundTripsAnEvent) {
   Event event;
-  event.event_id = "abc";
+  event.source_id = "abc";
+  event.source_line = 17;
   event.timestamp = 1430622004;
   event.visitor_id = "tx\"quoted\\";
   event.event_type = EventType::kTransaction;
@@ -116,6 +125,8 @@ TEST(JsonCodec, RoundTripsAnEvent) {
   EXPECT_EQ(decoded.timestamp, event.timestamp);
   EXPECT_EQ(decoded.browser, "Chrome");  // trimmed
   EXPECT_EQ(decoded.os, "");
+  EXPECT_EQ(decoded.source_id, "abc");
+  EXPECT_EQ(decoded.source_line, 17);
 }
 
 TEST(JsonCodec, AcceptsIntegerIdentifiersAndIgnoresUnknownFields) {
@@ -150,10 +161,68 @@ TEST(JsonCodec, RejectsPoisonWithAReason) {
   }
 }
 
+TEST(BuildEvent, AcceptsTheEdgesOfTheRangeAndNoIdentity) {
+  RawEvent raw = GoodRaw();
+  Event event;
+  raw.timestamp = "2000-01-01 00:00:00";
+  EXPECT_TRUE(BuildEvent(raw, &event).ok());
+  raw.timestamp = "2099-12-31 23:59:59";
+  EXPECT_TRUE(BuildEvent(raw, &event).ok());
+  raw.timestamp = "2100-01-01 00:00:00";
+  EXPECT_FALSE(BuildEvent(raw, &event).ok());
+  raw = GoodRaw();
+  raw.source_id = raw.source_line = "";
+  ASSERT_TRUE(BuildEvent(raw, &event).ok());  // a message from another tool: the consumer fills it in
+  EXPECT_EQ(event.source_id, "");
+}
+
+TEST(JsonCodec, WritesTheFieldsInTableOrderWithTheLineAsAnInteger) {
+  Event event;
+  event.source_id = "f00d";
+  event.source_line = 1234567;
+  event.timestamp = 1430622004;
+  event.visitor_id = "1";
+  event.item_id = "2";
+  std::string json;
+  AppendEventJson(event, &json);
+  EXPECT_EQ(json,
+            R"({"source_id":"f00d","source_line":1234567,"timestamp":"2015-05-03 03:00:04","visitor_id":"1",)"
+            R"("event_type":"view","item_id":"2","transaction_id":null,"device":null,"browser":null,"os":null})");
+}
+
+TEST(JsonCodec, TheLineMustBeAnInteger) {
+  EventJsonDecoder decoder;
+  Event event;
+  const arrow::Status status = decoder.Decode(
+      R"({"source_id":"f","source_line":"3","timestamp":"2015-06-01 00:00:00","visitor_id":"1",)"
+      R"("event_type":"view","item_id":"1"})",
+      &event);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("source_line is a string, expected an integer"), std::string::npos)
+      << status.message();
+}
+
+TEST(FieldTable, DrivesTheLandedSchema) {
+  const auto schema = LandedSchema(DateColumn::kInPath);
+  ASSERT_EQ(static_cast<size_t>(schema->num_fields()), kEventFieldCount + kLandingColumns.size());
+  for (size_t i = 0; i < kEventFieldCount; ++i) {
+    EXPECT_EQ(schema->field(static_cast<int>(i))->name(), kEventFields[i].column.name);
+    EXPECT_EQ(schema->field(static_cast<int>(i))->nullable(), kEventFields[i].column.nullable);
+  }
+  EXPECT_EQ(GeneratorCsvHeader(), "timestamp,visitor_id,event_type,item_id,transaction_id,device,browser,os");
+  EXPECT_EQ(RetailRocketCsvHeader(), "timestamp,visitorid,event,itemid,transactionid");
+  const std::string json = LandedSchemaJson(DateColumn::kInFile);
+  EXPECT_NE(json.find(R"({"name":"source_line","type":"int64","nullable":false,"encoding":"DELTA_BINARY_PACKED"})"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"({"name":"event_date","type":"date32[day]","nullable":false)"), std::string::npos) << json;
+}
+
 TEST(LandedBatchBuilder, BuildsTypedColumns) {
   LandedBatchBuilder builder(DateColumn::kInFile);
   Event event;
-  event.event_id = "e";
+  event.source_id = "s";
+  event.source_line = 2;
   event.timestamp = 1430622004;
   event.visitor_id = "1";
   event.item_id = "2";

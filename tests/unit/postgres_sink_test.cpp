@@ -24,7 +24,8 @@ std::shared_ptr<arrow::DataType> Enumeration() { return arrow::dictionary(arrow:
 // Every type the sink maps, in a schema of the test's own.
 std::shared_ptr<arrow::Schema> SmallSchema() {
   return arrow::schema({
-      arrow::field("event_id", arrow::utf8(), false),
+      arrow::field("source_id", arrow::utf8(), false),
+      arrow::field("source_line", arrow::int64(), false),
       arrow::field("timestamp", UtcMicros(), false),
       arrow::field("event_type", Enumeration(), false),
       arrow::field("transaction_id", arrow::utf8(), true),
@@ -48,24 +49,25 @@ TEST(PostgresTableLayout, DdlFollowsTheArrowSchema) {
   ASSERT_OK_AND_ASSIGN(auto layout, LayoutFor(*SmallSchema(), TableName{"public", "events"}));
   EXPECT_EQ(CreateTableSql(layout),
             "CREATE TABLE \"public\".\"events\" (\n"
-            "  \"event_id\" text NOT NULL,\n"
+            "  \"source_id\" text NOT NULL,\n"
+            "  \"source_line\" bigint NOT NULL,\n"
             "  \"timestamp\" timestamp with time zone NOT NULL,\n"
             "  \"event_type\" text NOT NULL,\n"
             "  \"transaction_id\" text,\n"
             "  \"kafka_partition\" integer NOT NULL,\n"
             "  \"kafka_offset\" bigint NOT NULL,\n"
             "  \"event_date\" date NOT NULL,\n"
-            "  PRIMARY KEY (\"event_id\", \"timestamp\")\n"
+            "  PRIMARY KEY (\"source_id\", \"source_line\", \"timestamp\")\n"
             ") PARTITION BY RANGE (\"timestamp\")");
   EXPECT_EQ(CopySql(layout),
-            "COPY \"public\".\"events\" (\"event_id\", \"timestamp\", \"event_type\", \"transaction_id\", "
+            "COPY \"public\".\"events\" (\"source_id\", \"source_line\", \"timestamp\", \"event_type\", \"transaction_id\", "
             "\"kafka_partition\", \"kafka_offset\", \"event_date\") FROM STDIN (FORMAT binary)");
   EXPECT_EQ(CreateStagingTableSql(layout),
             "CREATE TEMPORARY TABLE IF NOT EXISTS \"clickstream_staging\" (LIKE \"public\".\"events\") ON COMMIT DELETE "
             "ROWS");
   EXPECT_EQ(InsertNewFromStagingSql(layout),
-            "INSERT INTO \"public\".\"events\" (\"event_id\", \"timestamp\", \"event_type\", \"transaction_id\", "
-            "\"kafka_partition\", \"kafka_offset\", \"event_date\") SELECT \"event_id\", \"timestamp\", \"event_type\", "
+            "INSERT INTO \"public\".\"events\" (\"source_id\", \"source_line\", \"timestamp\", \"event_type\", \"transaction_id\", "
+            "\"kafka_partition\", \"kafka_offset\", \"event_date\") SELECT \"source_id\", \"source_line\", \"timestamp\", \"event_type\", "
             "\"transaction_id\", \"kafka_partition\", \"kafka_offset\", \"event_date\" FROM "
             "pg_temp.\"clickstream_staging\" ON CONFLICT DO NOTHING");
   // 16617 days after the epoch is 2015-07-01.
@@ -106,7 +108,8 @@ struct FitCase {
 TEST(PostgresTableLayout, ExistingTablesFitOrNameTheColumn) {
   ASSERT_OK_AND_ASSIGN(auto layout, LayoutFor(*SmallSchema(), TableName{"public", "events"}));
   const std::vector<ExistingColumn> fitting = {
-      {"event_id", "varchar", "character varying(64)", true, false},
+      {"source_id", "varchar", "character varying(64)", true, false},
+      {"source_line", "int8", "bigint", true, false},
       {"timestamp", "timestamptz", "timestamp with time zone", true, false},
       {"event_type", "text", "text", false, false},
       {"transaction_id", "text", "text", false, false},
@@ -130,11 +133,11 @@ TEST(PostgresTableLayout, ExistingTablesFitOrNameTheColumn) {
       {"extra column with a default", plus({"id", "int8", "bigint", true, true}), ""},
       {"missing column", std::vector<ExistingColumn>(fitting.begin(), fitting.end() - 1),
        "it has no column \"event_date\" (date)"},
-      {"wrong type", with(4, {"kafka_partition", "int8", "bigint", false, false}),
+      {"wrong type", with(5, {"kafka_partition", "int8", "bigint", false, false}),
        "column \"kafka_partition\" is bigint, the events need integer"},
-      {"naive timestamp", with(1, {"timestamp", "timestamp", "timestamp without time zone", true, false}),
+      {"naive timestamp", with(2, {"timestamp", "timestamp", "timestamp without time zone", true, false}),
        "column \"timestamp\" is timestamp without time zone, the events need timestamp with time zone"},
-      {"not null where events have nulls", with(3, {"transaction_id", "text", "text", true, false}),
+      {"not null where events have nulls", with(4, {"transaction_id", "text", "text", true, false}),
        "column \"transaction_id\" is NOT NULL, but events may have no transaction_id"},
       {"extra not null column", plus({"tenant", "text", "text", true, false}),
        "column \"tenant\" is NOT NULL without a default, and the events do not carry it"},
@@ -147,6 +150,7 @@ TEST(PostgresTableLayout, ExistingTablesFitOrNameTheColumn) {
 
 TEST(PostgresCopyBinary, EncodesEveryTypeBigEndianFromThe2000Epoch) {
   arrow::StringBuilder ids;
+  arrow::Int64Builder lines;
   arrow::TimestampBuilder times(UtcMicros(), arrow::default_memory_pool());
   arrow::StringDictionary32Builder types;
   arrow::StringBuilder transactions;
@@ -155,16 +159,17 @@ TEST(PostgresCopyBinary, EncodesEveryTypeBigEndianFromThe2000Epoch) {
   arrow::Date32Builder dates;
   // 2000-01-01 00:00:01 UTC, and the Unix epoch (before PostgreSQL's).
   ASSERT_TRUE(ids.AppendValues({"e1", "e2"}).ok());
+  ASSERT_TRUE(lines.AppendValues({2, 3}).ok());
   ASSERT_TRUE(times.AppendValues({946'684'801'000'000, 0}).ok());
   ASSERT_TRUE(types.Append("view").ok() && types.Append("transaction").ok());
   ASSERT_TRUE(transactions.AppendNull().ok() && transactions.Append("tx").ok());
   ASSERT_TRUE(partitions.AppendValues({3, -1}).ok());
   ASSERT_TRUE(offsets.AppendValues({258, 1}).ok());
   ASSERT_TRUE(dates.AppendValues({10'958, 0}).ok());
-  arrow::ArrayVector columns(7);
-  ASSERT_TRUE(ids.Finish(&columns[0]).ok() && times.Finish(&columns[1]).ok() && types.Finish(&columns[2]).ok() &&
-              transactions.Finish(&columns[3]).ok() && partitions.Finish(&columns[4]).ok() &&
-              offsets.Finish(&columns[5]).ok() && dates.Finish(&columns[6]).ok());
+  arrow::ArrayVector columns(8);
+  ASSERT_TRUE(ids.Finish(&columns[0]).ok() && lines.Finish(&columns[1]).ok() && times.Finish(&columns[2]).ok() &&
+              types.Finish(&columns[3]).ok() && transactions.Finish(&columns[4]).ok() &&
+              partitions.Finish(&columns[5]).ok() && offsets.Finish(&columns[6]).ok() && dates.Finish(&columns[7]).ok());
   const auto batch = arrow::RecordBatch::Make(SmallSchema(), 2, columns);
   ASSERT_OK_AND_ASSIGN(auto layout, LayoutFor(*SmallSchema(), TableName{"public", "events"}));
 
@@ -175,16 +180,18 @@ TEST(PostgresCopyBinary, EncodesEveryTypeBigEndianFromThe2000Epoch) {
   EXPECT_EQ(Hex(out),
             "5047434f50590aff0d0a00"  // PGCOPY\n\377\r\n\0
             "00000000" "00000000"     // flags, header extension
-            "0007"                                  // row 1: 7 fields
+            "0008"                                  // row 1: 8 fields
             "00000002" "6531"                       // "e1"
+            "00000008" "0000000000000002"           // line 2
             "00000008" "00000000000f4240"           // 1 s after 2000-01-01
             "00000004" "76696577"                   // "view" through the dictionary
             "ffffffff"                              // NULL
             "00000004" "00000003"                   // 3
             "00000008" "0000000000000102"           // 258
             "00000004" "00000001"                   // 2000-01-02
-            "0007"                                  // row 2
+            "0008"                                  // row 2
             "00000002" "6532"                       // "e2"
+            "00000008" "0000000000000003"           // line 3
             "00000008" "fffca2fec4c82000"           // 1970-01-01: -946684800 s
             "0000000b" "7472616e73616374696f6e"     // "transaction"
             "00000002" "7478"                       // "tx"
@@ -207,10 +214,13 @@ TEST(PostgresTableLayout, DaysOfTheEventTimes) {
   ASSERT_TRUE(times.AppendValues({16617 * day, 16617 * day + day - 1, 16618 * day, 16617 * day + 5, 1, -1}).ok());
   std::shared_ptr<arrow::Array> column;
   ASSERT_TRUE(times.Finish(&column).ok());
-  auto schema = arrow::schema({arrow::field("event_id", arrow::utf8()), arrow::field("timestamp", UtcMicros())});
+  auto schema = arrow::schema({arrow::field("source_id", arrow::utf8()), arrow::field("source_line", arrow::int64()),
+                               arrow::field("timestamp", UtcMicros())});
   auto ids = arrow::MakeArrayOfNull(arrow::utf8(), 6).ValueOrDie();
+  auto lines = arrow::MakeArrayOfNull(arrow::int64(), 6).ValueOrDie();
   ASSERT_OK_AND_ASSIGN(auto layout, LayoutFor(*schema, TableName{"public", "events"}));
-  EXPECT_EQ(DaysOf(*arrow::RecordBatch::Make(schema, 6, {ids, column}), layout), (std::set<int32_t>{-1, 0, 16617, 16618}));
+  EXPECT_EQ(DaysOf(*arrow::RecordBatch::Make(schema, 6, {ids, lines, column}), layout),
+            (std::set<int32_t>{-1, 0, 16617, 16618}));
 }
 
 TEST(PostgresConnectErrors, UrisLoseTheirPassword) {
@@ -304,7 +314,7 @@ class PostgresSinkAgainstServer : public ::testing::Test {
     return result.ok() && result->rows() > 0 ? std::string(result->Value(0, 0)) : "";
   }
 
-  // Events p<id_partition>-o<offset> (by default the batch's own partition), `days` UTC days
+  // Events with source p<id_partition> and line <offset> (by default the batch's own partition), `days` UTC days
   // apart from 2015-07-01, grouped by day.
   static PartitionBatchData Batch(int32_t partition, int64_t first, int64_t last, int days = 1,
                                   int32_t id_partition = -1) {
@@ -315,7 +325,8 @@ class PostgresSinkAgainstServer : public ::testing::Test {
       for (int64_t offset = first; offset <= last; ++offset) {
         if (offset % days != day) continue;
         Event event;
-        event.event_id = "p" + std::to_string(id_partition) + "-o" + std::to_string(offset);
+        event.source_id = "p" + std::to_string(id_partition);
+        event.source_line = offset;
         event.timestamp = (16617 + day) * 86400 + offset;
         event.visitor_id = "v";
         event.item_id = "i";
@@ -353,7 +364,7 @@ TEST_F(PostgresSinkAgainstServer, LandsRoundsAndResumesFromTheTable) {
   // Three days, three partitions; text comes back byte for byte.
   EXPECT_EQ(Query("SELECT count(*) FROM pg_inherits WHERE inhparent = " + QuoteLiteral(name_) + "::regclass"), "3");
   EXPECT_EQ(Query("SELECT browser FROM " + QuoteIdentifier(name_) + " LIMIT 1"), "Ünïcode\tand\\more");
-  EXPECT_EQ(Query("SELECT \"timestamp\" FROM " + QuoteIdentifier(name_) + " WHERE event_id = 'p1-o3'"),
+  EXPECT_EQ(Query("SELECT \"timestamp\" FROM " + QuoteIdentifier(name_) + " WHERE source_id = 'p1' AND source_line = 3"),
             "2015-07-01 00:00:03+00");
 
   // A dead-letter-only batch has no rows but moves the progress.
@@ -449,7 +460,7 @@ TEST_F(PostgresSinkAgainstServer, StartUpFailuresAreOneLineWithoutThePassword) {
   PostgresSinkOptions no_database = Options();
   no_database.uri = replace(uri_, "/clickstream", "/no_such_db");
   expect_invalid(no_database, "no such database");
-  Query("CREATE TABLE " + QuoteIdentifier(name_) + " (event_id text, \"timestamp\" timestamptz, item_id bigint)");
+  Query("CREATE TABLE " + QuoteIdentifier(name_) + " (source_id text, source_line bigint, \"timestamp\" timestamptz, item_id bigint)");
   expect_invalid(Options(), "column \"visitor_id\"");
 }
 

@@ -94,7 +94,8 @@ TEST(Pacer, SpeedWinsOverRate) {
 // through, appended after whatever the buffer already holds.
 TEST(MessageValue, IsCompactJsonWithEscapes) {
   Event event;
-  event.event_id = "0123456789abcdef0123456789abcdef";
+  event.source_id = "0123456789abcdef0123456789abcdef";
+  event.source_line = 42;
   event.timestamp = 1430611215;
   event.visitor_id = "v\"1\\";
   event.event_type = EventType::kTransaction;
@@ -104,7 +105,8 @@ TEST(MessageValue, IsCompactJsonWithEscapes) {
   std::string value = "prefix";
   AppendEventJson(event, &value);
   EXPECT_EQ(value,
-            "prefix{\"event_id\":\"0123456789abcdef0123456789abcdef\",\"timestamp\":\"2015-05-03 00:00:15\","
+            "prefix{\"source_id\":\"0123456789abcdef0123456789abcdef\",\"source_line\":42,"
+            "\"timestamp\":\"2015-05-03 00:00:15\","
             "\"visitor_id\":\"v\\\"1\\\\\",\"event_type\":\"transaction\","
             "\"item_id\":\"it\\n\\r\\t\\u0001\\u001f\",\"transaction_id\":\"tx\",\"device\":null,"
             "\"browser\":\"Caf\xC3\xA9\",\"os\":null}");

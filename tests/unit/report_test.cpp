@@ -108,7 +108,8 @@ TEST(ReportSegmentBy, ParsesSubsetsAndRejectsUnknownNames) {
 Event MakeEvent(const char* timestamp, const char* visitor, EventType type, const char* device, const char* browser,
                 const char* os) {
   Event event;
-  event.event_id = std::string(visitor) + timestamp;
+  event.source_id = "report_test";
+  event.source_line = 2;
   event.timestamp = *ParseTimestamp(timestamp);
   event.visitor_id = visitor;
   event.event_type = type;

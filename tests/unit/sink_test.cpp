@@ -223,10 +223,10 @@ TEST(ParquetDatasetWriter, WritesOnePartPerDateAndReadsBack) {
   batch.first_offset = 10;
   batch.last_offset = 12;
   batch.rows_by_day = {
-      {16586, MakeRows(DateColumn::kInPath, {R"({"event_id":"a","timestamp":"2015-05-31 23:59:59","visitor_id":"1",)"
+      {16586, MakeRows(DateColumn::kInPath, {R"({"source_id":"a","source_line":2,"timestamp":"2015-05-31 23:59:59","visitor_id":"1",)"
                                              R"("event_type":"VIEW","item_id":"9","device":"Mobile"})"})},
       {16587,
-       MakeRows(DateColumn::kInPath, {R"({"event_id":"b","timestamp":"2015-06-01 00:00:00","visitor_id":2,)"
+       MakeRows(DateColumn::kInPath, {R"({"source_id":"b","source_line":3,"timestamp":"2015-06-01 00:00:00","visitor_id":2,)"
                                       R"("event_type":"transaction","item_id":"9","transaction_id":"tx_001"})"})},
   };
   ASSERT_OK_AND_ASSIGN(auto written, writer.Write(batch, "20260101_120000_000"));

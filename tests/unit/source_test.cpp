@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "source/csv_reader.h"
+#include "result_assertions.h"
 #include "source/event_source.h"
+#include "source/fingerprint.h"
 
 namespace clickstream::source {
 namespace {
@@ -150,8 +152,10 @@ TEST(EventSource, ReadsTheGeneratorLayout) {
   EXPECT_EQ(result.events[0].browser, "Safari");
   EXPECT_EQ(result.events[1].visitor_id, "007");  // identifiers keep their source text
   EXPECT_EQ(result.events[1].transaction_id, "T9");
-  EXPECT_EQ(result.events[0].event_id.size(), 32u);
-  EXPECT_NE(result.events[0].event_id, result.events[1].event_id);
+  EXPECT_EQ(result.events[0].source_id.size(), kFingerprintChars);
+  EXPECT_EQ(result.events[0].source_id, result.events[1].source_id);
+  EXPECT_EQ(result.events[0].source_line, 2);
+  EXPECT_EQ(result.events[1].source_line, 3);
 }
 
 TEST(EventSource, ReadsTheRetailRocketLayout) {
@@ -199,26 +203,87 @@ TEST(EventSource, UnknownHeaderIsAnError) {
   EXPECT_NE(source.status().message().find("unrecognised CSV header 'a,b,c'"), std::string::npos);
 }
 
-TEST(EventId, DependsOnLineAndEveryFieldAndIsStable) {
-  const std::vector<std::string_view> fields = {"2015-05-03 00:00:01", "1", "view"};
-  const std::string id = MakeEventId(2, fields);
-  EXPECT_EQ(id, MakeEventId(2, fields));
-  EXPECT_NE(id, MakeEventId(3, fields));
-  EXPECT_NE(id, MakeEventId(2, {"2015-05-03 00:00:01", "1", "vie"}));
-  EXPECT_NE(MakeEventId(2, {"ab", "c"}), MakeEventId(2, {"a", "bc"}));
-  std::set<std::string> ids;
-  for (int64_t line = 0; line < 100000; ++line) ids.insert(MakeEventId(line, fields));
-  EXPECT_EQ(ids.size(), 100000u);
+TEST(Fingerprint, DependsOnEveryByteAndIsStable) {
+  TempFile file(std::string(kGeneratorHeader) + "2015-05-03 00:00:01,1,view,1,,mobile,Safari,iOS\n");
+  TempFile same(std::string(kGeneratorHeader) + "2015-05-03 00:00:01,1,view,1,,mobile,Safari,iOS\n");
+  TempFile changed(std::string(kGeneratorHeader) + "2015-05-03 00:00:01,1,view,2,,mobile,Safari,iOS\n");
+  ASSERT_OK_AND_ASSIGN(const std::string fingerprint, FingerprintFile(file.path()));
+  EXPECT_EQ(fingerprint.size(), kFingerprintChars);
+  EXPECT_EQ(fingerprint.find_first_not_of("0123456789abcdef"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(const std::string same_fingerprint, FingerprintFile(same.path()));
+  EXPECT_EQ(same_fingerprint, fingerprint);
+  ASSERT_OK_AND_ASSIGN(const std::string changed_fingerprint, FingerprintFile(changed.path()));
+  EXPECT_NE(changed_fingerprint, fingerprint);
 }
 
-// Pinned values: event_ids key every message already in a topic, so the hash must not drift.
-// Field lengths 0 to 19 cover every tail length of the 8-byte words.
-TEST(EventId, IsTheSameAsInTopicsAlreadyWritten) {
-  EXPECT_EQ(MakeEventId(2, {"2015-05-03 00:00:11", "60303", "view", "164112", "", "desktop", "Chrome", "Windows"}),
-            "3ae83a873f13b9251b91c95c1d9d6d59");
-  EXPECT_EQ(MakeEventId(76, {"2015-05-03 00:34:33", "429148", "transaction", "61940", "0", "mobile", "Chrome",
-                             "Android"}),
-            "01fc9b017cbb7d2debc20419cbbfb5f8");
+// Pinned: source_ids key every message already in a topic and every landed row, so the hash must
+// not drift (XXH3-128 of "abc", canonical big-endian digest).
+TEST(Fingerprint, IsTheSameAsInDataAlreadyLanded) {
+  TempFile file("abc");
+  ASSERT_OK_AND_ASSIGN(const std::string fingerprint, FingerprintFile(file.path()));
+  EXPECT_EQ(fingerprint, "06b05ab6733a618578af5f94892f3950");
+}
+
+TEST(Fingerprint, ASpooledStreamHashesAsTheFileAndReadsBackWhole) {
+  const std::string content = std::string(kGeneratorHeader) + "2015-05-03 00:00:01,1,view,1,,mobile,Safari,iOS\n";
+  TempFile file(content);
+  std::FILE* stream = std::fopen(file.path().c_str(), "rb");
+  ASSERT_NE(stream, nullptr);
+  auto spooled = SpoolAndFingerprint(stream);
+  std::fclose(stream);
+  ASSERT_TRUE(spooled.ok()) << spooled.status().ToString();
+  ASSERT_OK_AND_ASSIGN(const std::string fingerprint, FingerprintFile(file.path()));
+  EXPECT_EQ(spooled->fingerprint, fingerprint);
+  std::string read_back(content.size() + 1, '\0');
+  read_back.resize(std::fread(read_back.data(), 1, read_back.size(), spooled->file.get()));
+  EXPECT_EQ(read_back, content);
+}
+
+TEST(EventSource, IdentityIsTheInputFingerprintAndTheLine) {
+  const std::string content = std::string(kGeneratorHeader) +
+                              "2015-05-03 00:00:01,1,view,1,,mobile,Safari,iOS\n"
+                              "2015-05-03 00:00:02,2,view,\"multi\nline\",,mobile,Safari,iOS\n"
+                              "2015-05-03 00:00:03,3,view,1,,mobile,Safari,iOS\n";
+  const auto result = ReadEvents(content, CsvLayout::kGenerator);
+  ASSERT_EQ(result.events.size(), 3u);
+  TempFile file(content);
+  ASSERT_OK_AND_ASSIGN(const std::string fingerprint, FingerprintFile(file.path()));
+  for (const Event& event : result.events) EXPECT_EQ(event.source_id, fingerprint);
+  EXPECT_EQ(result.events[0].source_line, 2);
+  EXPECT_EQ(result.events[1].source_line, 3);
+  EXPECT_EQ(result.events[2].source_line, 5);  // the quoted newline takes line 4
+}
+
+// RetailRocket's events.csv holds epoch milliseconds; a microsecond value used to be formatted with
+// four year digits and parsed again, landing in the year 7386.
+TEST(EventSource, RetailRocketTimesOutsideEpochMillisecondsAreRejectedNotMisdated) {
+  const auto result = ReadEvents(
+      "timestamp,visitorid,event,itemid,transactionid\n"
+      "1433221332117000,1,view,2,\n"     // 2: microseconds
+      "1433221332,1,view,2,\n"           // 3: seconds
+      "99,1,view,2,\n"                   // 4: 1970
+      "946684799999,1,view,2,\n"         // 5: a millisecond before 2000
+      "946684800000,1,view,2,\n"         // 6: 2000-01-01 00:00:00
+      "4102444799999,1,view,2,\n"        // 7: the last millisecond of 2099
+      "4102444800000,1,view,2,\n"        // 8: 2100-01-01
+      "-1433221332117,1,view,2,\n",      // 9: before the epoch
+      CsvLayout::kRetailRocket);
+  ASSERT_EQ(result.events.size(), 2u);
+  EXPECT_EQ(result.events[0].timestamp, 946684800);
+  EXPECT_EQ(result.events[1].timestamp, 4102444799);
+  const std::vector<std::string> expected = {
+      "line 2: timestamp 1433221332117000 is outside the accepted range 2000-01-01 .. 2099-12-31 as epoch "
+      "milliseconds (it looks like epoch microseconds)",
+      "line 3: timestamp 1433221332 is outside the accepted range 2000-01-01 .. 2099-12-31 as epoch "
+      "milliseconds (it looks like epoch seconds)",
+      "line 4: timestamp 99 is outside the accepted range 2000-01-01 .. 2099-12-31 as epoch milliseconds",
+      "line 5: timestamp 946684799999 is outside the accepted range 2000-01-01 .. 2099-12-31 as epoch milliseconds",
+      "line 8: timestamp 4102444800000 is outside the accepted range 2000-01-01 .. 2099-12-31 as epoch "
+      "milliseconds",
+      "line 9: timestamp -1433221332117 is outside the accepted range 2000-01-01 .. 2099-12-31 as epoch "
+      "milliseconds",
+  };
+  EXPECT_EQ(result.rejects, expected);
 }
 
 }  // namespace

@@ -26,11 +26,21 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeParquet(const std::shared_pt
       ->enable_statistics()
       ->enable_dictionary()
       ->max_row_group_length(std::max<int64_t>(batch->num_rows(), 1));
-  // A dictionary only costs time and bytes on columns whose values (nearly) never repeat; the
-  // rising offsets and arrival times shrink best as deltas.
-  for (const char* unique_text : {column::kEventId, column::kTransactionId}) builder.disable_dictionary(unique_text);
-  for (const char* rising : {column::kKafkaOffset, column::kIngestedAt}) {
-    builder.disable_dictionary(rising)->encoding(rising, parquet::Encoding::DELTA_BINARY_PACKED);
+  // Each column's encoding, and why, is in the field table (event/fields.h); this applies it.
+  for (const auto& field : batch->schema()->fields()) {
+    const ColumnSpec* spec = FindLandedColumn(field->name());
+    if (spec == nullptr) continue;
+    const std::string& name = field->name();
+    switch (spec->encoding) {
+      case ParquetEncoding::kDictionary:
+        break;
+      case ParquetEncoding::kPlain:
+        builder.disable_dictionary(name);
+        break;
+      case ParquetEncoding::kDeltaBinaryPacked:
+        builder.disable_dictionary(name)->encoding(name, parquet::Encoding::DELTA_BINARY_PACKED);
+        break;
+    }
   }
   const auto properties = builder.build();
   const auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();

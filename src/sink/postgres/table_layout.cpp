@@ -42,7 +42,7 @@ std::string QuotedList(const std::vector<std::string>& names) {
 
 }  // namespace
 
-std::vector<std::string> IdentityColumns() { return {column::kEventId}; }
+std::vector<std::string> IdentityColumns() { return {column::kSourceId, column::kSourceLine}; }
 std::string TimeColumn() { return column::kTimestamp; }
 
 std::string_view PgTypeName(PgType type) {
