@@ -14,13 +14,14 @@ int main(int argc, char** argv) {
       "  generate  write a realistic synthetic clickstream CSV (with a Safari-on-iOS checkout bug)\n"
       "  produce   replay a clickstream CSV into a Kafka topic at a controlled rate\n"
       "  consume   land the topic's events as Parquet files, exactly once\n"
-      "  report    find the conversion drop in the landed Parquet",
+      "  report    find the conversion drop in the landed Parquet\n"
+      "  compact   rewrite the landed small files into few large ones, exactly once",
       "clickstream"};
   app.set_version_flag("--version", "clickstream " CLICKSTREAM_VERSION);
   app.require_subcommand(1);
 
   const std::vector<Command> commands = {AddGenerateCommand(app), AddProduceCommand(app), AddConsumeCommand(app),
-                                         AddReportCommand(app)};
+                                         AddReportCommand(app), AddCompactCommand(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -25,5 +25,6 @@ Command AddGenerateCommand(CLI::App& root);
 Command AddProduceCommand(CLI::App& root);
 Command AddConsumeCommand(CLI::App& root);
 Command AddReportCommand(CLI::App& root);
+Command AddCompactCommand(CLI::App& root);
 
 }  // namespace clickstream::cli

@@ -19,20 +19,25 @@
 
 namespace clickstream::sink {
 
-arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeParquet(const std::shared_ptr<arrow::RecordBatch>& batch,
-                                                            std::shared_ptr<const arrow::KeyValueMetadata> metadata) {
+std::shared_ptr<parquet::WriterProperties> LandedWriterProperties(const arrow::Schema& /*schema*/,
+                                                                  int64_t max_row_group_rows) {
   parquet::WriterProperties::Builder builder;
   builder.compression(arrow::Compression::ZSTD)
       ->enable_statistics()
       ->enable_dictionary()
-      ->max_row_group_length(std::max<int64_t>(batch->num_rows(), 1));
+      ->max_row_group_length(std::max<int64_t>(max_row_group_rows, 1));
   // A dictionary only costs time and bytes on columns whose values (nearly) never repeat; the
   // rising offsets and arrival times shrink best as deltas.
   for (const char* unique_text : {column::kEventId, column::kTransactionId}) builder.disable_dictionary(unique_text);
   for (const char* rising : {column::kKafkaOffset, column::kIngestedAt}) {
     builder.disable_dictionary(rising)->encoding(rising, parquet::Encoding::DELTA_BINARY_PACKED);
   }
-  const auto properties = builder.build();
+  return builder.build();
+}
+
+arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeParquet(const std::shared_ptr<arrow::RecordBatch>& batch,
+                                                            std::shared_ptr<const arrow::KeyValueMetadata> metadata) {
+  const auto properties = LandedWriterProperties(*batch->schema(), batch->num_rows());
   const auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
   const auto with_metadata = batch->ReplaceSchemaMetadata(std::move(metadata));
   ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create(64 * 1024));
