@@ -187,14 +187,18 @@ def test_consumers_landing_while_compact_runs_land_exactly_once(broker, topic, t
     base = consume_args(broker.bootstrap, topic, output, "g-concurrent", "--batch-size", "20",
                         "--flush-interval-ms", "200")
     args = [*base, "--exit-when-idle-ms", "5000"]
-    producer = produce_in_background(broker.bootstrap, topic, total, chunk=300, pause=0.3)
+    producer = produce_in_background(broker.bootstrap, topic, total, chunk=200, pause=0.4)
     members = [ConsumerProcess(tmp_path, f"member-{i}", args) for i in range(2)]
-    members[0].wait_for("assigned")
-    runs = 0
-    while producer.is_alive() or runs < 3:
+    deadline = time.time() + 60
+    while not parquet_files(output):
+        assert time.time() < deadline, "nothing landed"
+        time.sleep(0.1)
+    compacted_runs = 0
+    while producer.is_alive() or compacted_runs < 3:
         result = compact(output, "--min-age", "0")
         assert result.returncode == 0, result.stderr
-        runs += 1
+        compacted_runs += "compacted 0 days" not in result.stdout
+    assert producer.is_alive() is False and compacted_runs >= 3
     producer.join()
     for member in members:
         assert member.wait() == 0, member.stderr()
