@@ -58,6 +58,7 @@ REQUIRED_KEYS = [
     "producer_peak_rss_mb_10x", "consumer_peak_rss_mb_1x", "consumer_peak_rss_mb_10x", "csv_bytes",
     "parquet_bytes", "csv_to_parquet_ratio", "csv_to_parquet_ratio_large_batch",
     "parquet_vs_pyarrow_size", "latency_p50_ms", "latency_p99_ms",
+    "duckdb_csv_parquet_bytes", "compacted_files", "compacted_bytes", "compacted_vs_duckdb_size",
 ]
 
 
@@ -301,6 +302,34 @@ def column_bytes(files: list[Path], single: Path) -> dict[str, list[int]]:
     return {name: [ours.get(name, 0), theirs.get(name, 0)] for name in ours}
 
 
+def duckdb_csv_parquet_bytes(csv: Path, work: Path) -> int:
+    """DuckDB's own answer to 'this CSV as Parquet': every column of the CSV, one zstd file."""
+    import duckdb
+
+    target = work / "duckdb-csv.zstd.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM read_csv('{csv}')) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+    size = target.stat().st_size
+    target.unlink()
+    return size
+
+
+def duckdb_group_by_seconds(directory: Path, events: int) -> float:
+    """Best of three runs of a typical query over the dataset, in a fresh connection each."""
+    import duckdb
+
+    best = float("inf")
+    for _ in range(3):
+        connection = duckdb.connect()
+        started = time.monotonic()
+        rows = connection.sql(f"SELECT event_type, count(*) FROM read_parquet('{directory}/**/*.parquet', "
+                              "hive_partitioning=true) GROUP BY 1").fetchall()
+        best = min(best, time.monotonic() - started)
+        connection.close()
+        if sum(count for _, count in rows) != events:
+            raise StageFailed(f"DuckDB counted {sum(count for _, count in rows)} rows, expected {events}")
+    return best
+
+
 def csv_rows(path: Path) -> int:
     with open(path, "rb") as handle:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1
@@ -455,7 +484,35 @@ class Bench:
         self.record("clickstream consume (defaults)", measured, self.events,
                     eps=round(self.results["consumer_eps"]), files=self.results["parquet_files"],
                     parquet_bytes=self.results["parquet_bytes"])
-        shutil.rmtree(output)
+        self.landed_default = output
+
+    def stage_compact(self) -> None:
+        """`clickstream compact --min-age 0` of the default landing, against DuckDB's one zstd file
+        of the CSV's columns; a DuckDB group-by over the dataset before and after."""
+        output = getattr(self, "landed_default", None)
+        if output is None or not output.exists():
+            raise StageFailed("no default landing to compact")
+        try:
+            if self.results.get("duckdb_csv_parquet_bytes") is None:
+                self.results["duckdb_csv_parquet_bytes"] = duckdb_csv_parquet_bytes(self.csv, self.work)
+            self.results["duckdb_group_by_seconds_landed"] = duckdb_group_by_seconds(output, self.events)
+            measured = measure("clickstream-compact", self.clickstream("compact", "--output", output,
+                                                                      "--min-age", 0), self.logs).check()
+            rows = parquet_rows(output)
+            if rows != self.events:
+                raise StageFailed(f"compact: {rows} rows after compaction, expected {self.events}")
+            self.results["compacted_files"] = len(parquet_files(output))
+            self.results["compacted_bytes"] = parquet_bytes(output)
+            self.results["compacted_vs_duckdb_size"] = (self.results["compacted_bytes"] /
+                                                        self.results["duckdb_csv_parquet_bytes"])
+            self.results["compact_seconds"] = measured.seconds
+            self.results["duckdb_group_by_seconds_compacted"] = duckdb_group_by_seconds(output, self.events)
+            self.record("clickstream compact --min-age 0 (of the default landing)", measured, self.events,
+                        files=self.results["compacted_files"], parquet_bytes=self.results["compacted_bytes"])
+            self.record("DuckDB: the CSV's columns as one zstd Parquet file", None, self.events, files=1,
+                        parquet_bytes=self.results["duckdb_csv_parquet_bytes"])
+        finally:
+            shutil.rmtree(output)
 
     def stage_large_batch(self) -> None:
         """--batch-size 100000 with the default layout (the required figures), then with
@@ -714,7 +771,8 @@ def versions() -> dict:
 EXTRA_KEYS = [
     "generate_peak_rss_mb", "parquet_files", "parquet_files_large_batch", "pyarrow_single_file_bytes",
     "csv_to_parquet_ratio_large_batch_flat", "parquet_vs_pyarrow_size_flat", "parquet_files_large_batch_flat",
-    "python_events", "latency_max_ms",
+    "python_events", "latency_max_ms", "compact_seconds", "duckdb_group_by_seconds_landed",
+    "duckdb_group_by_seconds_compacted",
 ]
 
 TARGETS = {
@@ -722,6 +780,7 @@ TARGETS = {
     "producer_vs_python": (">=", 20), "consumer_vs_python": (">=", 20),
     "csv_to_parquet_ratio_large_batch": (">=", 8), "parquet_vs_pyarrow_size": ("<=", 1.1),
     "producer_peak_rss_mb_10x": ("<", 100), "consumer_peak_rss_mb_10x": ("<", 256),
+    "compacted_vs_duckdb_size": ("<=", 1.5),
 }
 
 
@@ -844,6 +903,7 @@ def main() -> int:
                                 ("kcat produce", bench.stage_kcat_produce),
                                 ("kcat consume", bench.stage_kcat_consume),
                                 ("clickstream consume", bench.stage_consume),
+                                ("compact", bench.stage_compact),
                                 ("large batch and pyarrow size", bench.stage_large_batch),
                                 ("Python baseline", bench.stage_python),
                                 ("memory 1x/10x", bench.stage_memory),
