@@ -195,12 +195,13 @@ def test_a_consumer_restarted_after_compaction_lands_nothing_twice(broker, topic
     assert resume_points(third.stderr()) == rows_per_partition(output), third.stderr()
 
 
-def test_consumers_landing_while_compact_runs_land_exactly_once(broker, topic, tmp_path):
+@pytest.mark.parametrize("layout", ["event_date", "none"])
+def test_consumers_landing_while_compact_runs_land_exactly_once(broker, topic, tmp_path, layout):
     total = 4800
     create_topic(broker.bootstrap, topic, partitions=4)
     output = tmp_path / "landed"
     base = consume_args(broker.bootstrap, topic, output, "g-concurrent", "--batch-size", "20",
-                        "--flush-interval-ms", "200")
+                        "--flush-interval-ms", "200", "--partition-by", layout)
     args = [*base, "--exit-when-idle-ms", "5000"]
     producer = produce_in_background(broker.bootstrap, topic, total, chunk=200, pause=0.4)
     members = [ConsumerProcess(tmp_path, f"member-{i}", args) for i in range(2)]
@@ -306,16 +307,36 @@ def test_a_read_only_dataset_exits_2_unchanged(landed_template):
         shutil.rmtree(parent)
 
 
-def test_the_flat_layout_is_refused_unchanged(broker, topic, tmp_path):
-    create_topic(broker.bootstrap, topic, partitions=1)
-    produce_events(broker.bootstrap, topic, 200)
+@pytest.mark.parametrize("crash_at", ["compact-before-swap:1", "compact-after-swap:1"])
+def test_the_flat_layout_is_compacted_per_partition_in_its_root(broker, topic, tmp_path, crash_at):
+    create_topic(broker.bootstrap, topic, partitions=2)
+    produce_events(broker.bootstrap, topic, 600)
     output = tmp_path / "flat"
-    run_to_idle(tmp_path, "flat", consume_args(broker.bootstrap, topic, output, "g-flat", "--batch-size", "50",
-                                               "--partition-by", "none"))
-    state = snapshot(output)
+    args = consume_args(broker.bootstrap, topic, output, "g-flat", "--batch-size", "50", "--partition-by", "none")
+    run_to_idle(tmp_path, "flat", args)
+    before = pyarrow_rows(output)
+    killed = compact(output, "--min-age", "0", env={"CLICKSTREAM_CRASH_AT": crash_at})
+    assert killed.returncode == -9, killed.stderr
+    assert pyarrow_rows(output) == before and duckdb_rows(output) == before
+    # A consumer restarted before the rerun resumes right and lands nothing twice.
+    produce_events(broker.bootstrap, topic, 300, start=600)
+    second = run_to_idle(tmp_path, "second", args)
+    assert_events_exactly(output, 900)
+    assert resume_points(second.stderr()) == {0: before_count(before, 0), 1: before_count(before, 1)}
+    after_consumer = pyarrow_rows(output)
     result = compact(output, "--min-age", "0")
-    assert result.returncode == 2 and "flat layout" in result.stderr, result.stderr
-    assert snapshot(output) == state
+    assert result.returncode == 0, result.stderr
+    assert pyarrow_rows(output) == after_consumer and duckdb_rows(output) == after_consumer
+    files = parquet_files(output)
+    assert len(files) == 2 and all(p.parent == output and p.name.endswith("_compacted.parquet") for p in files)
+    assert not staging_of(output).exists()
+    third = run_to_idle(tmp_path, "third", args)
+    assert resume_points(third.stderr()) == rows_per_partition(output)
+    assert_events_exactly(output, 900)
+
+
+def before_count(rows: Counter, partition: int) -> int:
+    return sum(count for row, count in rows.items() if json.loads(row)["kafka_partition"] == partition)
 
 
 def test_a_second_compact_at_the_same_time_exits_2_unchanged(landed):

@@ -196,27 +196,44 @@ TEST(CompactDataset, BadInputIsInvalidAndChangesNothing) {
   EXPECT_TRUE(CompactDataset("s3://bucket/prefix", CompactionOptions{}).status().IsInvalid());
   EXPECT_TRUE(CompactDataset((dir.path() / "absent").string(), CompactionOptions{}).status().IsInvalid());
   EXPECT_FALSE(fs::exists(dir.path() / "absent"));
+}
 
+TEST(CompactDataset, TheFlatLayoutSwapsItsRoot) {
+  TempDir dir;
   const fs::path flat = dir.path() / "flat";
   {
     auto store = OpenLocalDatasetStore(flat.string()).ValueOrDie();
     ParquetDatasetWriter writer(DatasetOptions{DateColumn::kInFile, "events"}, store.get());
-    PartitionBatchData batch;
-    batch.first_offset = 0;
-    batch.last_offset = 9;
     const auto schema = LandedSchema(DateColumn::kInFile);
-    std::vector<std::shared_ptr<arrow::Array>> columns;
-    for (const auto& field : schema->fields()) columns.push_back(MakeColumn(field->type(), 10, 1));
-    batch.rows_by_day = {{0, arrow::RecordBatch::Make(schema, 10, columns)}};
-    ASSERT_TRUE(writer.WriteGroup({batch}, "20260101_120000_000").ok());
+    for (int64_t first : {0, 10, 20}) {
+      PartitionBatchData batch;
+      batch.first_offset = first;
+      batch.last_offset = first + 9;
+      std::vector<std::shared_ptr<arrow::Array>> columns;
+      for (const auto& field : schema->fields()) columns.push_back(MakeColumn(field->type(), 10, first));
+      batch.rows_by_day = {{0, arrow::RecordBatch::Make(schema, 10, columns)}};
+      ASSERT_TRUE(writer.WriteGroup({batch}, "20260101_120000_000").ok());
+    }
   }
-  const auto flat_before = FileNames(flat);
   CompactionOptions options;
   options.min_age = std::chrono::seconds(0);
-  const auto refused = CompactDataset(flat.string(), options);
-  EXPECT_TRUE(refused.status().IsInvalid());
-  EXPECT_NE(refused.status().message().find("flat layout"), std::string::npos) << refused.status().ToString();
-  EXPECT_EQ(FileNames(flat), flat_before);
+  ASSERT_OK_AND_ASSIGN(const CompactionSummary summary, CompactDataset(flat.string(), options));
+  EXPECT_EQ(summary.days_compacted, 1);
+  EXPECT_EQ(summary.files_before, 3);
+  EXPECT_EQ(summary.files_after, 1);
+  std::vector<std::string> landed;
+  for (const std::string& name : FileNames(flat)) {
+    if (!name.starts_with(".")) landed.push_back(name);
+  }
+  ASSERT_EQ(landed.size(), 1u);
+  const auto parsed = ParseLandedFileName(landed.front());
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->kind, LandedFileKind::kCompacted);
+  EXPECT_EQ(parsed->last_offset, 29);
+  EXPECT_EQ(RowsByDay(dir.path()).at("flat"), 30);
+  ASSERT_OK_AND_ASSIGN(auto store, OpenLocalDatasetStore(flat.string()));
+  ASSERT_OK_AND_ASSIGN(auto recoveries, RecoverPartitions(store.get(), {0}));
+  EXPECT_EQ(recoveries[0].resume_offset, 30);
 }
 
 }  // namespace

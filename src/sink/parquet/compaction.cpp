@@ -155,13 +155,13 @@ arrow::Result<Plan> MakePlan(DatasetStore* store, const CompactionOptions& optio
   std::map<std::string, Clock::time_point> newest_in_directory;
   std::map<std::string, const StoredFile*> stored_by_path;
   int64_t other_files = 0;
+  int64_t flat_files = 0;
+  int64_t dated_files = 0;
   for (const StoredFile& file : stored) {
     const std::string_view base = BaseName(file.path);
     const std::string directory = DirectoryOf(file.path);
-    if (!directory.empty()) {
-      auto& newest = newest_in_directory[directory];
-      newest = std::max(newest, file.modified);
-    }
+    auto& newest = newest_in_directory[directory];
+    newest = std::max(newest, file.modified);
     const auto name = ParseLandedFileName(base);
     if (!name) {
       if (FinalNameOfTemp(base)) continue;  // a landing in progress, or a crash's leftover for recovery
@@ -174,16 +174,16 @@ arrow::Result<Plan> MakePlan(DatasetStore* store, const CompactionOptions& optio
       continue;
     }
     if (name->kind != LandedFileKind::kMarker) {
-      if (directory.empty()) {
-        return arrow::Status::Invalid(
-            store->root(), " has the flat layout (consume --partition-by none): compact rewrites event_date=… "
-                           "directories only, see README \"Compaction\"");
-      }
+      (directory.empty() ? flat_files : dated_files) += 1;
       ++plan.data_files;
       plan.data_bytes += file.size;
     }
     by_partition[name->partition].emplace_back(file.path, *name);
     stored_by_path[file.path] = &file;
+  }
+  if (flat_files > 0 && dated_files > 0) {
+    return arrow::Status::Invalid(store->root(), " mixes the flat layout (files at its root) and event_date=… "
+                                                 "directories: land each layout in a directory of its own");
   }
   if (by_partition.empty() && other_files > 0) {
     return arrow::Status::Invalid(store->root(), " is not a landed dataset: no clickstream_*.parquet files in it");
@@ -304,8 +304,9 @@ class Compactor {
   // Returns false when a consumer changed the day's inputs since the plan was made: the day is
   // left as it is for the next run.
   arrow::Result<bool> CompactDay(const DayPlan& day) {
-    const std::string staged = staging_root_ + "/" + day.directory;
-    const std::string live = root_ + "/" + day.directory;
+    const bool flat = day.directory.empty();
+    const std::string staged = staging_root_ + "/" + (flat ? std::string(kRootLockName) : day.directory);
+    const std::string live = flat ? root_ : root_ + "/" + day.directory;
     std::error_code error;
     fs::remove_all(staged, error);
     if (::mkdir(staged.c_str(), 0755) != 0) return ErrnoStatus("create", staged);
@@ -314,7 +315,8 @@ class Compactor {
       CrashPoint("compact-after-write");
     }
     {
-      ARROW_ASSIGN_OR_RAISE(auto lock, DirectoryLock::Acquire(root_, day.directory, DirectoryLock::Mode::kExclusive));
+      ARROW_ASSIGN_OR_RAISE(auto lock, DirectoryLock::Acquire(root_, flat ? kRootLockName : day.directory,
+                                                              DirectoryLock::Mode::kExclusive));
       ARROW_ASSIGN_OR_RAISE(const bool unchanged, LinkTheRest(day, live, staged));
       if (!unchanged) {
         fs::remove_all(staged, error);
@@ -326,7 +328,7 @@ class Compactor {
         return ErrnoStatus("swap in the compacted directory", live);
       }
       CrashPoint("compact-after-swap");
-      ARROW_RETURN_NOT_OK(SyncDirectory(root_));
+      ARROW_RETURN_NOT_OK(SyncDirectory(fs::path(live).parent_path().string()));
       ARROW_RETURN_NOT_OK(SyncDirectory(staging_root_));
     }
     // The staged name now holds the old directory; readers that still have its files open keep them.
@@ -355,6 +357,9 @@ class Compactor {
         seen_inputs.insert(name);
         continue;
       }
+      // The flat layout swaps the whole root: its lock files stay behind with the old one, and
+      // whoever waited on them takes the lock again in the new root (directory_lock.cpp).
+      if (live == root_ && name == kLockDirectoryName) continue;
       if (!it->is_regular_file(error) || error) {
         return arrow::Status::IOError(it->path().string(), " is not a regular file: compact leaves ", live,
                                       " alone");
@@ -406,7 +411,8 @@ arrow::Result<CompactionSummary> CompactDataset(const std::string& location, con
     ++(swapped ? summary.days_compacted : summary.days_changed_meanwhile);
     if (options.on_progress) {
       options.on_progress(CompactionProgress{summary.days_compacted + summary.days_changed_meanwhile,
-                                             static_cast<int64_t>(plan.days.size()), day.directory});
+                                             static_cast<int64_t>(plan.days.size()),
+                                             day.directory.empty() ? "the root" : day.directory});
     }
   }
   compactor.Finish();

@@ -9,6 +9,8 @@
 //    one renameat2(RENAME_EXCHANGE), under the day's exclusive lock (directory_lock.h). A reader
 //    sees the old directory or the new one, never both; the staging area is outside the root
 //    because DuckDB's `**` glob descends into hidden directories.
+//  - The flat layout (files at the root) is compacted per partition, and the root is swapped the
+//    same way as a day, under the root's lock.
 //  - A SIGKILL at any step leaves either the old or the new directory live; what is left in the
 //    staging area is garbage that the next run deletes. Consumers need nothing from a rerun.
 #pragma once

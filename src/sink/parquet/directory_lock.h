@@ -1,5 +1,5 @@
-// Keeps a consumer landing into an event_date directory and `clickstream compact` swapping that
-// directory apart. Each directory has a lock file under <root>/.clickstream-locks/ (outside the
+// Keeps a consumer landing into an event_date directory (or, for the files at the root, the root:
+// kRootLockName) and `clickstream compact` swapping that directory apart. Each directory has a lock file under <root>/.clickstream-locks/ (outside the
 // directory that gets swapped, so both sides lock the same inode): a consumer holds it shared while
 // it writes, renames or removes files in the directory, the compactor holds it exclusively around
 // the swap. flock() locks die with their process, so a SIGKILL never leaves a directory locked.
@@ -32,5 +32,7 @@ class DirectoryLock {
 
 // The hidden directory of the lock files: no reader's glob of *.parquet matches anything in it.
 inline constexpr char kLockDirectoryName[] = ".clickstream-locks";
+// The lock of the files at the root itself (the flat layout's data, the dead-letter markers).
+inline constexpr char kRootLockName[] = "root";
 
 }  // namespace clickstream::sink

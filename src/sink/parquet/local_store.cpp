@@ -216,13 +216,13 @@ class LocalDatasetStore final : public DatasetStore {
   arrow::Status EnsureRoot() { return EnsureDirectory(root_); }
 
  private:
-  // Shared locks on the event_date directories the paths are in, so `clickstream compact` never
-  // swaps a directory away while a file is written, renamed or removed in it (directory_lock.h).
+  // Shared locks on the event_date directories the paths are in (or on the root), so `clickstream
+  // compact` never swaps a directory away while a file is written, renamed or removed in it.
   arrow::Result<std::vector<std::unique_ptr<DirectoryLock>>> LockDirectoriesOf(const std::set<std::string>& paths) {
     std::set<std::string> directories;
     for (const std::string& path : paths) {
       const size_t slash = path.find('/');
-      if (slash != std::string::npos) directories.insert(path.substr(0, slash));
+      directories.insert(slash == std::string::npos ? kRootLockName : path.substr(0, slash));
     }
     std::vector<std::unique_ptr<DirectoryLock>> locks;
     for (const std::string& directory : directories) {
