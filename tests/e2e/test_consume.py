@@ -249,7 +249,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(broker, topic, tmp_path):
     assert len(ids) == 31 and len(set(ids)) == 31
     assert {i for i in ids if i.startswith(topic)} and all_ids(30) <= set(ids)  # derived id for the id-less one
     assert "event_date" in table.schema.names  # flat layout keeps the date in the file
-    assert all(p.suffix == ".parquet" or p.name.startswith("_") for p in output.iterdir())
+    assert all(p.suffix == ".parquet" or p.name.startswith(("_", ".")) for p in output.iterdir())
 
     dlq = KafkaConsumer(f"{topic}.dlq", bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
                         consumer_timeout_ms=5000, enable_auto_commit=False)
