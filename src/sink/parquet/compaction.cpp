@@ -145,22 +145,28 @@ std::vector<OutputFile> CutIntoOutputs(std::vector<const InputFile*> inputs, int
   return outputs;
 }
 
-// Decides what to rewrite: per event_date directory old enough, per partition, the data files of
-// complete batches plus compacted files still below the target size. Reads nothing but names
-// and the footers of the chosen files; changes nothing.
-arrow::Result<Plan> MakePlan(DatasetStore* store, const CompactionOptions& options, const std::string& write_time) {
-  ARROW_ASSIGN_OR_RAISE(const std::vector<StoredFile> stored, store->List());
-  Plan plan;
+// What the store's listing holds, by partition, and the newest file of each directory.
+struct Listing {
+  std::vector<StoredFile> stored;
   std::map<int32_t, std::vector<std::pair<std::string, LandedFileName>>> by_partition;
   std::map<std::string, Clock::time_point> newest_in_directory;
   std::map<std::string, const StoredFile*> stored_by_path;
+  int64_t data_files = 0;
+  int64_t data_bytes = 0;
+};
+
+// Lists the dataset and refuses what compact must not touch: foreign Parquet files, a directory
+// that holds no landed file, both layouts in one root.
+arrow::Result<std::unique_ptr<Listing>> ScanListing(DatasetStore* store) {
+  auto listing = std::make_unique<Listing>();
+  ARROW_ASSIGN_OR_RAISE(listing->stored, store->List());
   int64_t other_files = 0;
   int64_t flat_files = 0;
   int64_t dated_files = 0;
-  for (const StoredFile& file : stored) {
+  for (const StoredFile& file : listing->stored) {
     const std::string_view base = BaseName(file.path);
     const std::string directory = DirectoryOf(file.path);
-    auto& newest = newest_in_directory[directory];
+    auto& newest = listing->newest_in_directory[directory];
     newest = std::max(newest, file.modified);
     const auto name = ParseLandedFileName(base);
     if (!name) {
@@ -175,30 +181,40 @@ arrow::Result<Plan> MakePlan(DatasetStore* store, const CompactionOptions& optio
     }
     if (name->kind != LandedFileKind::kMarker) {
       (directory.empty() ? flat_files : dated_files) += 1;
-      ++plan.data_files;
-      plan.data_bytes += file.size;
+      ++listing->data_files;
+      listing->data_bytes += file.size;
     }
-    by_partition[name->partition].emplace_back(file.path, *name);
-    stored_by_path[file.path] = &file;
+    listing->by_partition[name->partition].emplace_back(file.path, *name);
+    listing->stored_by_path[file.path] = &file;
   }
   if (flat_files > 0 && dated_files > 0) {
     return arrow::Status::Invalid(store->root(), " mixes the flat layout (files at its root) and event_date=… "
                                                  "directories: land each layout in a directory of its own");
   }
-  if (by_partition.empty() && other_files > 0) {
+  if (listing->by_partition.empty() && other_files > 0) {
     return arrow::Status::Invalid(store->root(), " is not a landed dataset: no clickstream_*.parquet files in it");
   }
+  return listing;
+}
 
+// Decides what to rewrite: per directory old enough, per partition, the data files of complete
+// batches plus compacted files still below the target size. Reads nothing but names and the
+// footers of the chosen files; changes nothing.
+arrow::Result<Plan> MakePlan(DatasetStore* store, const CompactionOptions& options, const std::string& write_time) {
+  ARROW_ASSIGN_OR_RAISE(const auto listing, ScanListing(store));
+  Plan plan;
+  plan.data_files = listing->data_files;
+  plan.data_bytes = listing->data_bytes;
   const Clock::time_point cutoff = Clock::now() - options.min_age;
   // (directory, partition) -> the files to rewrite
   std::map<std::string, std::map<int32_t, std::vector<InputFile*>>> chosen;
-  for (const auto& [partition, files] : by_partition) {
+  for (const auto& [partition, files] : listing->by_partition) {
     const LandedBatches batches = GroupLandedBatches(files);
     for (const auto& [path, name] : files) {
       if (name.kind == LandedFileKind::kMarker) continue;
       const std::string directory = DirectoryOf(path);
-      if (newest_in_directory[directory] > cutoff) continue;
-      const StoredFile& file = *stored_by_path[path];
+      if (listing->newest_in_directory.at(directory) > cutoff) continue;
+      const StoredFile& file = *listing->stored_by_path.at(path);
       const bool complete = batches.at({name.first_offset, name.last_offset}).complete();
       const bool small_compacted = name.kind == LandedFileKind::kCompacted && file.size < options.target_file_bytes;
       if (name.kind == LandedFileKind::kData ? !complete : !small_compacted) continue;
