@@ -171,6 +171,16 @@ TEST(CompactDataset, RewritesCompleteBatchesAndKeepsTheResumePoints) {
   EXPECT_EQ(recoveries[0].removed_files, 1);
   EXPECT_EQ(recoveries[1].resume_offset, 10);
 
+  // The compacted file lists the batch parts it holds, for tracing.
+  for (const std::string& name : day1) {
+    if (!name.ends_with("_compacted.parquet")) continue;
+    auto input = arrow::io::ReadableFile::Open((root / "event_date=2015-06-01" / name).string()).ValueOrDie();
+    auto reader = parquet::arrow::OpenFile(input, arrow::default_memory_pool()).ValueOrDie();
+    const auto kv = reader->parquet_reader()->metadata()->key_value_metadata();
+    EXPECT_EQ(kv->Get(metadata_key::kCompactedBatches).ValueOrDie(), "0-9:1/1,10-19:1/2,20-29:1/2");
+    EXPECT_EQ(kv->Get(metadata_key::kTopic).ValueOrDie(), "events");
+  }
+
   // Nothing left to do: nothing changes.
   const auto names_day1 = FileNames(root / "event_date=2015-06-01");
   ASSERT_OK_AND_ASSIGN(const CompactionSummary again, CompactDataset(root.string(), options));

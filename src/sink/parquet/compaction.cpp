@@ -73,6 +73,7 @@ struct InputFile {
   int64_t size = 0;
   std::shared_ptr<arrow::Schema> schema;  // without the file's key-value metadata
   std::string topic;
+  std::string compacted_batches;  // a compacted file's own list of batches
 };
 
 // One compacted file to write: its inputs, in offset order, share one schema.
@@ -106,6 +107,8 @@ arrow::Status ReadFooter(const std::string& root, InputFile* input) {
     if (metadata) {
       const auto topic = metadata->Get(metadata_key::kTopic);
       if (topic.ok()) input->topic = *topic;
+      const auto batches = metadata->Get(metadata_key::kCompactedBatches);
+      if (batches.ok()) input->compacted_batches = *batches;
     }
     return arrow::Status::OK();
   }();
@@ -218,7 +221,7 @@ arrow::Result<Plan> MakePlan(DatasetStore* store, const CompactionOptions& optio
       const bool complete = batches.at({name.first_offset, name.last_offset}).complete();
       const bool small_compacted = name.kind == LandedFileKind::kCompacted && file.size < options.target_file_bytes;
       if (name.kind == LandedFileKind::kData ? !complete : !small_compacted) continue;
-      plan.inputs.push_back(std::make_unique<InputFile>(InputFile{path, name, file.size, nullptr, ""}));
+      plan.inputs.push_back(std::make_unique<InputFile>(InputFile{path, name, file.size, nullptr, "", ""}));
       chosen[directory][partition].push_back(plan.inputs.back().get());
     }
   }
@@ -246,6 +249,10 @@ std::shared_ptr<const arrow::KeyValueMetadata> CompactedMetadata(const OutputFil
   std::string batches;
   for (const InputFile* input : output.inputs) {
     if (!batches.empty()) batches += ',';
+    if (input->name.kind == LandedFileKind::kCompacted) {
+      batches += input->compacted_batches;
+      continue;
+    }
     batches += std::to_string(input->name.first_offset) + "-" + std::to_string(input->name.last_offset) + ":" +
                std::to_string(input->name.part) + "/" + std::to_string(input->name.parts);
   }
