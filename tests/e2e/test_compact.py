@@ -351,3 +351,25 @@ def test_a_second_compact_at_the_same_time_exits_2_unchanged(landed):
         assert result.returncode == 2 and "another clickstream compact is running" in result.stderr, result.stderr
         assert snapshot(landed) == state
     assert compact(landed, "--min-age", "0").returncode == 0
+
+
+def test_compacting_one_day_of_batches_spread_over_days_keeps_them_complete(broker, landed_template, landed,
+                                                                            tmp_path):
+    # Only the first day is old enough: the parts of its batches in the other days stay small files.
+    two_hours_ago = time.time() - 7200
+    for path in (landed / DAYS[0]).iterdir():
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    before = pyarrow_rows(landed)
+    result = compact(landed)
+    assert result.returncode == 0, result.stderr
+    assert "compacted 1 days" in result.stdout
+    assert all(p.name.endswith("_compacted.parquet") for p in (landed / DAYS[0]).iterdir())
+    assert not any(p.name.endswith("_compacted.parquet") for day in DAYS[1:] for p in (landed / day).iterdir())
+    assert any(not p.name.endswith("_1of1.parquet") for p in (landed / DAYS[1]).iterdir())
+    # A consumer resuming from these files finds every batch complete: it removes nothing and
+    # lands nothing again.
+    args = consume_args(broker.bootstrap, landed_template["topic"], landed, "g-one-day", "--batch-size", "50")
+    consumer = run_to_idle(tmp_path, "resumed", args, idle_ms=3000)
+    assert "left by an interrupted run" not in consumer.stderr(), consumer.stderr()
+    assert resume_points(consumer.stderr()) == rows_per_partition(landed)
+    assert pyarrow_rows(landed) == before
