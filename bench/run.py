@@ -61,6 +61,7 @@ REQUIRED_KEYS = [
     "parquet_vs_pyarrow_size", "latency_p50_ms", "latency_p99_ms", "postgres_consumer_eps",
     "s3_consumer_eps", "s3_consumer_eps_large_batch",
     "duckdb_csv_parquet_bytes", "landed_vs_duckdb_size_large_batch", "landed_vs_duckdb_size_defaults",
+    "compacted_files", "compacted_bytes", "compacted_vs_duckdb_size",
 ]
 
 
@@ -331,6 +332,34 @@ def column_bytes(files: list[Path], single: Path) -> dict[str, list[int]]:
     return {name: [ours.get(name, 0), theirs.get(name, 0)] for name in ours}
 
 
+def duckdb_csv_parquet_bytes(csv: Path, work: Path) -> int:
+    """DuckDB's own answer to 'this CSV as Parquet': every column of the CSV, one zstd file."""
+    import duckdb
+
+    target = work / "duckdb-csv.zstd.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM read_csv('{csv}')) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+    size = target.stat().st_size
+    target.unlink()
+    return size
+
+
+def duckdb_group_by_seconds(directory: Path, events: int) -> float:
+    """Best of three runs of a typical query over the dataset, in a fresh connection each."""
+    import duckdb
+
+    best = float("inf")
+    for _ in range(3):
+        connection = duckdb.connect()
+        started = time.monotonic()
+        rows = connection.sql(f"SELECT event_type, count(*) FROM read_parquet('{directory}/**/*.parquet', "
+                              "hive_partitioning=true) GROUP BY 1").fetchall()
+        best = min(best, time.monotonic() - started)
+        connection.close()
+        if sum(count for _, count in rows) != events:
+            raise StageFailed(f"DuckDB counted {sum(count for _, count in rows)} rows, expected {events}")
+    return best
+
+
 def csv_rows(path: Path) -> int:
     with open(path, "rb") as handle:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1
@@ -473,14 +502,9 @@ class Bench:
 
     def stage_duckdb_size(self) -> None:
         """The size to compare the landed data with: DuckDB's one zstd Parquet file of the CSV's columns."""
-        import duckdb
-
-        target = self.work / "duckdb.zstd.parquet"
-        duckdb.sql(f"COPY (SELECT * FROM read_csv('{self.csv}')) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
-        self.results["duckdb_csv_parquet_bytes"] = target.stat().st_size
+        self.results["duckdb_csv_parquet_bytes"] = duckdb_csv_parquet_bytes(self.csv, self.work)
         self.record("duckdb, the CSV's columns as one zstd file", None, self.events, files=1,
                     parquet_bytes=self.results["duckdb_csv_parquet_bytes"])
-        target.unlink()
 
     def stage_consume(self) -> None:
         if not getattr(self, "topic_filled_by_clickstream", False):
@@ -496,7 +520,33 @@ class Bench:
         self.record("clickstream consume (defaults)", measured, self.events,
                     eps=round(self.results["consumer_eps"]), files=self.results["parquet_files"],
                     parquet_bytes=self.results["parquet_bytes"])
-        shutil.rmtree(output)
+        self.landed_default = output
+
+    def stage_compact(self) -> None:
+        """`clickstream compact --min-age 0` of the default landing, against DuckDB's one zstd file
+        of the CSV's columns; a DuckDB group-by over the dataset before and after."""
+        output = getattr(self, "landed_default", None)
+        if output is None or not output.exists():
+            raise StageFailed("no default landing to compact")
+        try:
+            if self.results.get("duckdb_csv_parquet_bytes") is None:
+                self.results["duckdb_csv_parquet_bytes"] = duckdb_csv_parquet_bytes(self.csv, self.work)
+            self.results["duckdb_group_by_seconds_landed"] = duckdb_group_by_seconds(output, self.events)
+            measured = measure("clickstream-compact", self.clickstream("compact", "--output", output,
+                                                                      "--min-age", 0), self.logs).check()
+            rows = parquet_rows(output)
+            if rows != self.events:
+                raise StageFailed(f"compact: {rows} rows after compaction, expected {self.events}")
+            self.results["compacted_files"] = len(parquet_files(output))
+            self.results["compacted_bytes"] = parquet_bytes(output)
+            self.results["compacted_vs_duckdb_size"] = (self.results["compacted_bytes"] /
+                                                        self.results["duckdb_csv_parquet_bytes"])
+            self.results["compact_seconds"] = measured.seconds
+            self.results["duckdb_group_by_seconds_compacted"] = duckdb_group_by_seconds(output, self.events)
+            self.record("clickstream compact --min-age 0 (of the default landing)", measured, self.events,
+                        files=self.results["compacted_files"], parquet_bytes=self.results["compacted_bytes"])
+        finally:
+            shutil.rmtree(output)
 
     def stage_postgres_consume(self) -> None:
         """The same topic and consumer defaults as the Parquet figure, landed in a PostgreSQL table."""
@@ -827,7 +877,8 @@ EXTRA_KEYS = [
     "generate_peak_rss_mb", "parquet_files", "parquet_files_large_batch", "pyarrow_single_file_bytes",
     "csv_to_parquet_ratio_large_batch_flat", "parquet_vs_pyarrow_size_flat", "parquet_files_large_batch_flat",
     "python_events", "latency_max_ms", "postgres_table_bytes", "postgres_vs_parquet_consumer",
-    "s3_vs_local_consumer",
+    "s3_vs_local_consumer", "compact_seconds", "duckdb_group_by_seconds_landed",
+    "duckdb_group_by_seconds_compacted",
 ]
 
 TARGETS = {
@@ -836,6 +887,7 @@ TARGETS = {
     "csv_to_parquet_ratio_large_batch": (">=", 8), "parquet_vs_pyarrow_size": ("<=", 1.1),
     "landed_vs_duckdb_size_large_batch": ("<=", 1.5), "landed_vs_duckdb_size_defaults": ("<=", 3),
     "producer_peak_rss_mb_10x": ("<", 100), "consumer_peak_rss_mb_10x": ("<", 256),
+    "compacted_vs_duckdb_size": ("<=", 1.5),
 }
 
 
@@ -961,6 +1013,7 @@ def main() -> int:
                                 ("kcat consume", bench.stage_kcat_consume),
                                 ("duckdb size", bench.stage_duckdb_size),
                                 ("clickstream consume", bench.stage_consume),
+                                ("compact", bench.stage_compact),
                                 ("clickstream consume to PostgreSQL", bench.stage_postgres_consume),
                                 ("large batch and pyarrow size", bench.stage_large_batch),
                                 ("clickstream consume into S3", bench.stage_s3),

@@ -19,12 +19,13 @@ int main(int argc, char** argv) {
       "  consume   land the topic's events as Parquet files, exactly once\n"
       "  report    find the conversion drop in the landed Parquet\n"
       "  schema    print the landed Parquet schema as JSON",
+      "  compact   rewrite the landed small files into few large ones, exactly once",
       "clickstream"};
   app.set_version_flag("--version", "clickstream " CLICKSTREAM_VERSION);
   app.require_subcommand(1);
 
   const std::vector<Command> commands = {AddGenerateCommand(app), AddProduceCommand(app), AddConsumeCommand(app),
-                                         AddReportCommand(app), AddSchemaCommand(app)};
+                                         AddReportCommand(app), AddCompactCommand(app), AddSchemaCommand(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

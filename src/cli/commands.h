@@ -26,5 +26,6 @@ Command AddProduceCommand(CLI::App& root);
 Command AddConsumeCommand(CLI::App& root);
 Command AddReportCommand(CLI::App& root);
 Command AddSchemaCommand(CLI::App& root);
+Command AddCompactCommand(CLI::App& root);
 
 }  // namespace clickstream::cli

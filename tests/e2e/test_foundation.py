@@ -9,7 +9,7 @@ from helpers import BINARY, ROOT, create_topic, kcat_consume, kcat_produce, run_
 def test_help_lists_every_subcommand():
     result = run_clickstream("--help")
     assert result.returncode == 0
-    for name in ("generate", "produce", "consume", "report"):
+    for name in ("generate", "produce", "consume", "report", "compact"):
         assert name in result.stdout
 
 

@@ -112,6 +112,22 @@ TEST(LandedFileName, RejectsOtherNames) {
   }
 }
 
+TEST(LandedFileName, CompactedFilesNameTheirWholeRange) {
+  LandedFileName name = Name(3, 0, 5999, 1, 1, LandedFileKind::kCompacted);
+  EXPECT_EQ(FormatLandedFileName(name), "clickstream_20260101_120000_123_p3_o0-5999_compacted.parquet");
+  const auto parsed = ParseLandedFileName(FormatLandedFileName(name));
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->kind, LandedFileKind::kCompacted);
+  EXPECT_EQ(parsed->first_offset, 0);
+  EXPECT_EQ(parsed->last_offset, 5999);
+  EXPECT_EQ(parsed->parts, 1);
+  for (const char* text : {"clickstream_20260101_120000_123_p3_o0-5999_compacted.parquetx",
+                           "clickstream_20260101_120000_123_p3_o0-5999_compacted1of1.parquet",
+                           "_clickstream_20260101_120000_123_p3_o0-5999_compacted.skipped"}) {
+    EXPECT_FALSE(ParseLandedFileName(text)) << text;
+  }
+}
+
 TEST(LandedFileName, TempNamesAreHiddenAndReversible) {
   const std::string final_name = FormatLandedFileName(Name(1, 2, 3, 1, 1));
   const std::string temp = TempFileName(final_name);
@@ -188,6 +204,47 @@ TEST(RecoverPartitions, MarkersMoveTheResumePointUntilSuperseded) {
   EXPECT_FALSE(fs::exists(marker));
 }
 
+// Compacting day 1 turned part 1 of the batch 500-999 into part of a compacted file; part 2 is
+// still a file of its own in day 2. The batch is complete, and so is the partition's progress.
+TEST(RecoverPartitions, ACompactedFileCompletesTheBatchesOfItsRange) {
+  TempDir dir;
+  const fs::path day1 = dir.path() / "event_date=2015-06-01";
+  const fs::path day2 = dir.path() / "event_date=2015-06-02";
+  const fs::path compacted = day1 / FormatLandedFileName(Name(5, 0, 999, 1, 1, LandedFileKind::kCompacted));
+  const fs::path part2 = day2 / FormatLandedFileName(Name(5, 500, 999, 2, 2));
+  for (const auto& path : {compacted, part2}) Touch(path);
+  ASSERT_OK_AND_ASSIGN(auto recoveries, Recover(dir.path(), {5}));
+  EXPECT_EQ(recoveries[5].resume_offset, 1000);
+  EXPECT_EQ(recoveries[5].removed_files, 0);
+  EXPECT_TRUE(fs::exists(part2));
+
+  // A newer batch killed half-way is still redone, and the compacted file kept.
+  const fs::path newer = day1 / FormatLandedFileName(Name(5, 1000, 1499, 1, 2));
+  Touch(newer);
+  ASSERT_OK_AND_ASSIGN(recoveries, Recover(dir.path(), {5}));
+  EXPECT_EQ(recoveries[5].resume_offset, 1000);
+  EXPECT_EQ(recoveries[5].removed_files, 1);
+  EXPECT_FALSE(fs::exists(newer));
+  EXPECT_TRUE(fs::exists(compacted));
+  EXPECT_TRUE(fs::exists(part2));
+}
+
+TEST(RecoverPartitions, OnlyCompactedFilesResumeAfterTheHighestRange) {
+  TempDir dir;
+  Touch(dir.path() / "event_date=2015-06-01" / FormatLandedFileName(Name(6, 0, 4999, 1, 1, LandedFileKind::kCompacted)));
+  Touch(dir.path() / "event_date=2015-06-02" / FormatLandedFileName(Name(6, 0, 7999, 1, 1, LandedFileKind::kCompacted)));
+  ASSERT_OK_AND_ASSIGN(auto recoveries, Recover(dir.path(), {6}));
+  EXPECT_EQ(recoveries[6].resume_offset, 8000);
+  EXPECT_EQ(recoveries[6].removed_files, 0);
+}
+
+TEST(GroupLandedBatches, APartOutsideEveryCompactedRangeStaysIncomplete) {
+  const LandedBatches batches = GroupLandedBatches({{"a", Name(1, 0, 99, 1, 1, LandedFileKind::kCompacted)},
+                                                    {"b", Name(1, 50, 149, 2, 2)}});
+  EXPECT_TRUE(batches.at({0, 99}).complete());
+  EXPECT_FALSE(batches.at({50, 149}).complete());
+}
+
 TEST(RecoverPartitions, AnUnreadableDirectoryIsAnError) {
   TempDir dir;
   Touch(dir.path() / "file");
@@ -250,9 +307,10 @@ TEST(ParquetDatasetWriter, WritesOnePartPerDateAndReadsBack) {
   EXPECT_EQ(kv->Get(metadata_key::kLastOffset).ValueOrDie(), "12");
   EXPECT_EQ(kv->Get(metadata_key::kPart).ValueOrDie(), "2/2");
 
-  // No temporary file stays behind, and recovery sees one complete batch.
+  // No temporary file stays behind (the lock files are not landed files), and recovery sees one
+  // complete batch.
   for (const auto& entry : fs::recursive_directory_iterator(dir.path())) {
-    EXPECT_NE(entry.path().filename().string().front(), '.') << entry.path();
+    EXPECT_FALSE(FinalNameOfTemp(entry.path().filename().string())) << entry.path();
   }
   ASSERT_OK_AND_ASSIGN(auto recoveries, Recover(dir.path(), {7}));
   EXPECT_EQ(recoveries[7].resume_offset, 13);

@@ -15,6 +15,7 @@ constexpr std::string_view kDataPrefix = "clickstream_";
 constexpr std::string_view kDataSuffix = ".parquet";
 constexpr std::string_view kMarkerPrefix = "_clickstream_";
 constexpr std::string_view kMarkerSuffix = ".skipped";
+constexpr std::string_view kCompactedTag = "_compacted";
 constexpr std::string_view kTempPrefix = ".";
 constexpr std::string_view kTempSuffix = ".tmp";
 constexpr size_t kWriteTimeChars = 19;  // YYYYMMDD_HHMMSS_mmm
@@ -47,13 +48,16 @@ bool IsWriteTime(std::string_view text) {
 }  // namespace
 
 std::string FormatLandedFileName(const LandedFileName& name) {
-  const bool data = name.kind == LandedFileKind::kData;
-  std::string out(data ? kDataPrefix : kMarkerPrefix);
+  std::string out(name.kind == LandedFileKind::kMarker ? kMarkerPrefix : kDataPrefix);
   out += name.write_time;
   out += "_p" + std::to_string(name.partition);
   out += "_o" + std::to_string(name.first_offset) + "-" + std::to_string(name.last_offset);
-  out += "_" + std::to_string(name.part) + "of" + std::to_string(name.parts);
-  out += data ? kDataSuffix : kMarkerSuffix;
+  if (name.kind == LandedFileKind::kCompacted) {
+    out += kCompactedTag;
+  } else {
+    out += "_" + std::to_string(name.part) + "of" + std::to_string(name.parts);
+  }
+  out += name.kind == LandedFileKind::kMarker ? kMarkerSuffix : kDataSuffix;
   return out;
 }
 
@@ -73,11 +77,15 @@ std::optional<LandedFileName> ParseLandedFileName(std::string_view text) {
   if (text.size() < kWriteTimeChars || !IsWriteTime(text.substr(0, kWriteTimeChars))) return std::nullopt;
   name.write_time = std::string(text.substr(0, kWriteTimeChars));
   text.remove_prefix(kWriteTimeChars);
-  const bool parsed = ConsumeLiteral(&text, "_p") && ConsumeNumber(&text, &name.partition) &&
-                      ConsumeLiteral(&text, "_o") && ConsumeNumber(&text, &name.first_offset) &&
-                      ConsumeLiteral(&text, "-") && ConsumeNumber(&text, &name.last_offset) &&
-                      ConsumeLiteral(&text, "_") && ConsumeNumber(&text, &name.part) &&
-                      ConsumeLiteral(&text, "of") && ConsumeNumber(&text, &name.parts) && text.empty();
+  bool parsed = ConsumeLiteral(&text, "_p") && ConsumeNumber(&text, &name.partition) &&
+                ConsumeLiteral(&text, "_o") && ConsumeNumber(&text, &name.first_offset) &&
+                ConsumeLiteral(&text, "-") && ConsumeNumber(&text, &name.last_offset);
+  if (parsed && name.kind == LandedFileKind::kData && text == kCompactedTag) {
+    name.kind = LandedFileKind::kCompacted;
+  } else {
+    parsed = parsed && ConsumeLiteral(&text, "_") && ConsumeNumber(&text, &name.part) &&
+             ConsumeLiteral(&text, "of") && ConsumeNumber(&text, &name.parts) && text.empty();
+  }
   if (!parsed || name.partition < 0 || name.first_offset < 0 || name.last_offset < name.first_offset ||
       name.part < 1 || name.part > name.parts) {
     return std::nullopt;
@@ -127,25 +135,13 @@ arrow::Status Remove(DatasetStore* store, const std::string& path, PartitionReco
   return arrow::Status::OK();
 }
 
-struct Batch {
-  int parts = 0;
-  std::set<int> present;
-  bool marker = false;
-  std::vector<std::string> paths;
-  bool complete() const { return marker || static_cast<int>(present.size()) >= parts; }
-};
-
 // `files` are one partition's landed files (no temp files).
 arrow::Status RecoverOne(DatasetStore* store, const std::vector<const FoundFile*>& files,
                          PartitionRecovery* recovery) {
-  std::map<std::pair<int64_t, int64_t>, Batch> batches;  // by (first, last) offset
-  for (const FoundFile* file : files) {
-    Batch& batch = batches[{file->name.first_offset, file->name.last_offset}];
-    batch.parts = file->name.parts;
-    batch.present.insert(file->name.part);
-    batch.marker = batch.marker || file->name.kind == LandedFileKind::kMarker;
-    batch.paths.push_back(file->path);
-  }
+  std::vector<std::pair<std::string, LandedFileName>> named;
+  named.reserve(files.size());
+  for (const FoundFile* file : files) named.emplace_back(file->path, file->name);
+  const LandedBatches batches = GroupLandedBatches(named);
   if (batches.empty()) return arrow::Status::OK();
   // Batches of a partition are written one after the other, so only the newest can be
   // incomplete; should an older one be, everything from it on is redone rather than lost.
@@ -178,6 +174,29 @@ arrow::Status RecoverOne(DatasetStore* store, const std::vector<const FoundFile*
 }
 
 }  // namespace
+
+LandedBatches GroupLandedBatches(const std::vector<std::pair<std::string, LandedFileName>>& files) {
+  LandedBatches batches;
+  std::vector<std::pair<int64_t, int64_t>> compacted_ranges;
+  for (const auto& [path, name] : files) {
+    LandedBatchFiles& batch = batches[{name.first_offset, name.last_offset}];
+    batch.paths.push_back(path);
+    if (name.kind == LandedFileKind::kCompacted) {
+      batch.compacted = true;
+      compacted_ranges.emplace_back(name.first_offset, name.last_offset);
+      continue;
+    }
+    batch.parts = name.parts;
+    batch.present.insert(name.part);
+    batch.marker = batch.marker || name.kind == LandedFileKind::kMarker;
+  }
+  for (auto& [range, batch] : batches) {
+    for (const auto& [first, last] : compacted_ranges) {
+      if (first <= range.first && range.second <= last) batch.compacted = true;
+    }
+  }
+  return batches;
+}
 
 arrow::Result<std::map<int32_t, PartitionRecovery>> RecoverPartitions(DatasetStore* store,
                                                                      const std::set<int32_t>& partitions) {

@@ -6,6 +6,9 @@
 // A batch whose messages were all dead letters leaves a marker instead of a data file, so the
 // resume point still moves past them:
 //   _clickstream_20260101_120000_123_p3_o1500-1999_1of1.skipped
+// `clickstream compact` replaces a day's complete batches of one partition by files that name the
+// whole offset range they hold (see sink/parquet/compaction.h):
+//   clickstream_20260102_030000_000_p3_o0-5999_compacted.parquet
 // Files are written under ".<final name>.tmp" first; none of these names match "*.parquet", and
 // pyarrow, Spark and Hive ignore names starting with '.' or '_'.
 #pragma once
@@ -24,7 +27,7 @@
 
 namespace clickstream::sink {
 
-enum class LandedFileKind { kData, kMarker };
+enum class LandedFileKind { kData, kMarker, kCompacted };
 
 struct LandedFileName {
   LandedFileKind kind = LandedFileKind::kData;
@@ -33,7 +36,7 @@ struct LandedFileName {
   int64_t first_offset = 0;  // first and last Kafka offsets the batch consumed, inclusive
   int64_t last_offset = 0;
   int part = 1;  // 1-based; a batch spread over several event_date directories has several parts
-  int parts = 1;
+  int parts = 1;  // 1 for a compacted file
 };
 
 std::string FormatLandedFileName(const LandedFileName& name);
@@ -47,6 +50,24 @@ std::optional<std::string_view> FinalNameOfTemp(std::string_view temp_name);
 // Hive-style directory of a day: "event_date=YYYY-MM-DD".
 std::string EventDateDirectory(int32_t days_since_epoch);
 bool IsEventDateDirectory(std::string_view name);
+
+// One batch of a partition as its files record it, keyed by its offset range. A compacted file is
+// an entry of its own (its range spans many batches).
+struct LandedBatchFiles {
+  int parts = 0;
+  std::set<int> present;
+  bool marker = false;
+  bool compacted = false;  // a compacted file, or a batch inside a compacted file's range
+  std::vector<std::string> paths;
+  bool complete() const { return marker || compacted || static_cast<int>(present.size()) >= parts; }
+};
+using LandedBatches = std::map<std::pair<int64_t, int64_t>, LandedBatchFiles>;
+
+// Groups one partition's files (path and parsed name; no temp files) by batch. The compactor only
+// rewrites complete batches and a partition's batches never overlap, so a batch whose range lies
+// inside a compacted file's range was complete when it was compacted: the parts it still has
+// elsewhere (another event_date) count as complete too.
+LandedBatches GroupLandedBatches(const std::vector<std::pair<std::string, LandedFileName>>& files);
 
 struct PartitionRecovery {
   // Where consumption of the partition resumes; empty when the directory holds nothing of it.
@@ -62,7 +83,8 @@ struct PartitionRecovery {
 //  - temp files are deleted;
 //  - a batch with fewer parts present than it announced (killed between renames or uploads) is
 //    deleted with every batch after it, and consumption resumes at its first offset;
-//  - otherwise consumption resumes after the highest offset landed.
+//  - otherwise consumption resumes after the highest offset landed;
+//  - a compacted file counts as the complete batches of its range (file names only: no footer is read).
 // Fails when the store cannot be listed: without it, the resume point is unknown.
 arrow::Result<std::map<int32_t, PartitionRecovery>> RecoverPartitions(DatasetStore* store,
                                                                      const std::set<int32_t>& partitions);

@@ -18,6 +18,7 @@
 #include "common/crash_point.h"
 #include "sink/parquet/concurrency.h"
 #include "sink/parquet/dataset_store.h"
+#include "sink/parquet/directory_lock.h"
 #include "sink/parquet/landed_files.h"
 
 namespace clickstream::sink {
@@ -165,6 +166,11 @@ class LocalDatasetStore final : public DatasetStore {
   }
 
   arrow::Status Publish(const std::vector<std::vector<NewFile>>& generations) override {
+    std::set<std::string> paths;
+    for (const auto& generation : generations) {
+      for (const NewFile& file : generation) paths.insert(file.path);
+    }
+    ARROW_ASSIGN_OR_RAISE(const auto locks, LockDirectoriesOf(paths));
     std::vector<std::vector<std::unique_ptr<StagedFile>>> staged(generations.size());
     std::vector<StagedFile*> all;
     std::set<std::string> ensured;
@@ -198,6 +204,7 @@ class LocalDatasetStore final : public DatasetStore {
   }
 
   arrow::Status Remove(const std::string& path) override {
+    ARROW_ASSIGN_OR_RAISE(const auto locks, LockDirectoriesOf({path}));
     const fs::path full = fs::path(root_) / path;
     std::error_code error;
     if (!fs::remove(full, error) && error) {
@@ -209,6 +216,22 @@ class LocalDatasetStore final : public DatasetStore {
   arrow::Status EnsureRoot() { return EnsureDirectory(root_); }
 
  private:
+  // Shared locks on the event_date directories the paths are in (or on the root), so `clickstream
+  // compact` never swaps a directory away while a file is written, renamed or removed in it.
+  arrow::Result<std::vector<std::unique_ptr<DirectoryLock>>> LockDirectoriesOf(const std::set<std::string>& paths) {
+    std::set<std::string> directories;
+    for (const std::string& path : paths) {
+      const size_t slash = path.find('/');
+      directories.insert(slash == std::string::npos ? kRootLockName : path.substr(0, slash));
+    }
+    std::vector<std::unique_ptr<DirectoryLock>> locks;
+    for (const std::string& directory : directories) {
+      ARROW_ASSIGN_OR_RAISE(auto lock, DirectoryLock::Acquire(root_, directory, DirectoryLock::Mode::kShared));
+      locks.push_back(std::move(lock));
+    }
+    return locks;
+  }
+
   arrow::Status ListDirectory(const fs::path& directory, const std::string& prefix, std::vector<StoredFile>* out) {
     std::error_code error;
     fs::directory_iterator it(directory, error);

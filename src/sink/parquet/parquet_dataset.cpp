@@ -19,15 +19,15 @@
 
 namespace clickstream::sink {
 
-arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeParquet(const std::shared_ptr<arrow::RecordBatch>& batch,
-                                                            std::shared_ptr<const arrow::KeyValueMetadata> metadata) {
+std::shared_ptr<parquet::WriterProperties> LandedWriterProperties(const arrow::Schema& schema,
+                                                                  int64_t max_row_group_rows) {
   parquet::WriterProperties::Builder builder;
   builder.compression(arrow::Compression::ZSTD)
       ->enable_statistics()
       ->enable_dictionary()
-      ->max_row_group_length(std::max<int64_t>(batch->num_rows(), 1));
+      ->max_row_group_length(std::max<int64_t>(max_row_group_rows, 1));
   // Each column's encoding, and why, is in the field table (event/fields.h); this applies it.
-  for (const auto& field : batch->schema()->fields()) {
+  for (const auto& field : schema.fields()) {
     const ColumnSpec* spec = FindLandedColumn(field->name());
     if (spec == nullptr) continue;
     const std::string& name = field->name();
@@ -42,7 +42,12 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeParquet(const std::shared_pt
         break;
     }
   }
-  const auto properties = builder.build();
+  return builder.build();
+}
+
+arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeParquet(const std::shared_ptr<arrow::RecordBatch>& batch,
+                                                            std::shared_ptr<const arrow::KeyValueMetadata> metadata) {
+  const auto properties = LandedWriterProperties(*batch->schema(), batch->num_rows());
   const auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
   const auto with_metadata = batch->ReplaceSchemaMetadata(std::move(metadata));
   ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create(64 * 1024));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <arrow/api.h>
+#include <parquet/properties.h>
 
 #include "event/landed_schema.h"
 #include "sink/parquet/dataset_store.h"
@@ -25,6 +26,8 @@ inline constexpr char kPartition[] = "clickstream.kafka.partition";
 inline constexpr char kFirstOffset[] = "clickstream.kafka.first_offset";
 inline constexpr char kLastOffset[] = "clickstream.kafka.last_offset";
 inline constexpr char kPart[] = "clickstream.batch.part";  // "k/n"
+// In a compacted file: the batches it holds, "first-last:k/n" each, comma-separated, for tracing.
+inline constexpr char kCompactedBatches[] = "clickstream.compacted.batches";
 }  // namespace metadata_key
 
 struct DatasetOptions {
@@ -36,6 +39,11 @@ struct WrittenFiles {
   std::vector<std::string> paths;  // relative to the dataset's root
   int64_t bytes = 0;
 };
+
+// The writer properties of every landed file: zstd and statistics on, each column's encoding chosen
+// for its values, row groups of at most max_row_group_rows. The compactor writes with them too.
+std::shared_ptr<parquet::WriterProperties> LandedWriterProperties(const arrow::Schema& schema,
+                                                                  int64_t max_row_group_rows);
 
 // zstd and statistics on, each column's encoding chosen for its values; the Arrow schema is stored
 // so readers get the dictionary and timestamp-with-zone types back. One row group per file.
