@@ -16,10 +16,10 @@ int main(int argc, char** argv) {
       "clickstream: replay user clickstream data into Apache Kafka and land it as analytics-ready Parquet.\n"
       "  generate  write a realistic synthetic clickstream CSV (with a Safari-on-iOS checkout bug)\n"
       "  produce   replay a clickstream CSV into a Kafka topic at a controlled rate\n"
-      "  consume   land the topic's events as Parquet files, exactly once\n"
+      "  consume   land the topic's events exactly once: Parquet (local or S3) or PostgreSQL\n"
+      "  compact   rewrite the landed small files into few large ones, exactly once\n"
       "  report    find the conversion drop in the landed Parquet\n"
       "  schema    print the landed Parquet schema as JSON",
-      "  compact   rewrite the landed small files into few large ones, exactly once",
       "clickstream"};
   app.set_version_flag("--version", "clickstream " CLICKSTREAM_VERSION);
   app.require_subcommand(1);
