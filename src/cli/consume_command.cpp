@@ -6,7 +6,6 @@
 #include "cli/kafka_flags.h"
 #include "common/stop_signal.h"
 #include "consume/landing_consumer.h"
-#include "kafka/connection_check.h"
 
 namespace clickstream::cli {
 
@@ -16,8 +15,9 @@ Command AddConsumeCommand(CLI::App& root) {
   Command command;
   CLI::App* app = root.add_subcommand(
       "consume",
-      "Land the topic's events as Parquet files, exactly once. Progress lives in the output directory's file "
-      "names: use one output directory per topic.");
+      "Land the topic's events exactly once: as a Parquet dataset in a directory or under s3://bucket/prefix, or "
+      "in a PostgreSQL table. Progress lives in the destination (file names, or an offsets table): use one "
+      "output per topic.");
   command.app = app;
   app->add_option("-o,--output", options->output,
                   "Where to land: a directory (Parquet dataset), s3://bucket/prefix or postgresql://user@host:port/db")->required();
@@ -61,10 +61,6 @@ Command AddConsumeCommand(CLI::App& root) {
   command.run = [options, partition_by] {
     options->date_column = *partition_by == "none" ? DateColumn::kInFile : DateColumn::kInPath;
     const StopSignal& stop = InstallStopSignalHandlers();
-    if (const arrow::Status reachable = kafka::CheckConnection(options->kafka); !reachable.ok()) {
-      std::cerr << "clickstream consume: " << reachable.message() << '\n';
-      return kExitUsage;
-    }
     const auto result = consume::RunConsume(*options, stop.requested);
     if (!result.ok()) {
       std::cerr << "clickstream consume: " << result.status().message() << '\n';

@@ -14,6 +14,7 @@
 #include "consume/landing_pipeline.h"
 #include "consume/partition_batch.h"
 #include "event/json_codec.h"
+#include "kafka/connection_check.h"
 #include "kafka/consumer.h"
 #include "sink/open_sink.h"
 
@@ -433,6 +434,11 @@ arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const st
   ARROW_ASSIGN_OR_RAISE(auto sink, sink::OpenSink(sink::SinkOptions{options.output, options.kafka.topic,
                                                                      options.group, options.date_column,
                                                                      options.table}));
+  // The destination is checked first: it fails in well under a second, where an unreachable
+  // cluster takes the connection check's whole deadline.
+  if (const arrow::Status reachable = kafka::CheckConnection(options.kafka); !reachable.ok()) {
+    return arrow::Status::Invalid(reachable.message());
+  }
   LandingConsumer consumer(options, stop, std::move(sink));
   arrow::Status status = consumer.Open();
   if (status.ok()) status = consumer.Run();

@@ -44,7 +44,8 @@ struct ConsumeSummary {
 // Runs until `stop` becomes true or the consumer was idle for exit_when_idle_ms, then lands what
 // is buffered, commits and leaves the group. An error means some events were not landed; their
 // offsets were not committed and no file claims them, so a restart picks them up.
-// Start-up problems (bad destination, unreachable server) are Invalid statuses.
+// Start-up problems (an unusable destination, then an unreachable or refusing Kafka cluster) are
+// Invalid statuses with one line naming the cause.
 arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const std::atomic<bool>& stop);
 
 }  // namespace clickstream::consume

@@ -25,7 +25,12 @@ PartitionListPtr ToPartitionList(const std::string& topic, const std::map<int32_
   return list;
 }
 
-bool IsCooperative(rd_kafka_t* handle) { return std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0; }
+// librdkafka answers NULL while the member is not in a group, e.g. when the coordinator no longer
+// knows it and the consumer is closing: that is not the cooperative protocol.
+bool IsCooperative(rd_kafka_t* handle) {
+  const char* protocol = rd_kafka_rebalance_protocol(handle);
+  return protocol != nullptr && std::strcmp(protocol, "COOPERATIVE") == 0;
+}
 
 }  // namespace
 

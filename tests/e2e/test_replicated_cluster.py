@@ -68,12 +68,12 @@ def assert_landed_exactly(output: Path, source: Path) -> None:
     table = ds.dataset(str(output), format="parquet", partitioning="hive").to_table()
     rows = [line.split(",") for line in source.read_text().splitlines()[1:]]
     assert table.num_rows == len(rows)
-    assert len(set(table.column("event_id").to_pylist())) == len(rows)
+    assert len(set(zip(table.column("source_id").to_pylist(), table.column("source_line").to_pylist()))) == len(rows)
     landed = sorted(zip(table.column("visitor_id").to_pylist(), table.column("item_id").to_pylist(),
                         (t.strftime("%Y-%m-%d %H:%M:%S") for t in table.column("timestamp").to_pylist())))
     assert landed == sorted((row[1], row[3], row[0]) for row in rows)
     count, distinct = duckdb.sql(
-        f"SELECT count(*), count(DISTINCT event_id) FROM read_parquet('{output}/**/*.parquet')").fetchone()
+        f"SELECT count(*), count(DISTINCT (source_id, source_line)) FROM read_parquet('{output}/**/*.parquet')").fetchone()
     assert count == distinct == len(rows)
 
 

@@ -19,7 +19,7 @@ from pyarrow import fs as pafs
 from helpers import BINARY, create_topic, run_clickstream
 from landed_data import write_landed
 from s3_server import free_port
-from test_consume import (ConsumerProcess, all_ids, committed_offsets, consume_args, produce_events,
+from test_consume import (ConsumerProcess, all_ids, committed_offsets, consume_args, identities, produce_events,
                           produce_in_background, run_to_idle)
 
 PREFIX = "clickstream"
@@ -45,10 +45,10 @@ def landed_dataset(server, bucket: str) -> ds.Dataset:
 
 def assert_exactly_in_s3(server, bucket: str, expected_ids: set[str]) -> None:
     dataset = landed_dataset(server, bucket)
-    ids = dataset.to_table(columns=["event_id"]).column("event_id").to_pylist()
+    ids = identities(dataset.to_table(columns=["source_id", "source_line"]))
     assert len(ids) == len(expected_ids), f"{len(ids)} rows, expected {len(expected_ids)}"
     assert set(ids) == expected_ids
-    rows, distinct = duckdb.sql("SELECT count(*), count(DISTINCT event_id) FROM dataset").fetchone()
+    rows, distinct = duckdb.sql("SELECT count(*), count(DISTINCT (source_id, source_line)) FROM dataset").fetchone()
     assert rows == distinct == len(expected_ids)
     # Nothing but landed files (and the empty "directory" markers Arrow keeps): no half uploads.
     for key in object_keys(server, bucket):

@@ -58,12 +58,12 @@ def test_fifty_thousand_events_over_sasl_ssl_land_exactly_with_dead_letters(secu
 
     table = ds.dataset(str(output), format="parquet", partitioning="hive").to_table()
     assert table.num_rows == 50_000
-    assert len(set(table.column("event_id").to_pylist())) == 50_000
+    assert len(set(zip(table.column("source_id").to_pylist(), table.column("source_line").to_pylist()))) == 50_000
     landed = sorted(zip(table.column("visitor_id").to_pylist(), table.column("item_id").to_pylist(),
                         (t.strftime("%Y-%m-%d %H:%M:%S") for t in table.column("timestamp").to_pylist())))
     assert landed == csv_tuples(source)
     rows, distinct = duckdb.sql(
-        f"SELECT count(*), count(DISTINCT event_id) FROM read_parquet('{output}/**/*.parquet')").fetchone()
+        f"SELECT count(*), count(DISTINCT (source_id, source_line)) FROM read_parquet('{output}/**/*.parquet')").fetchone()
     assert rows == distinct == 50_000
 
     # The dead-letter producer inside consume used the same -F settings.
