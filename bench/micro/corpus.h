@@ -21,7 +21,7 @@ struct Corpus {
   size_t csv_rows = 0;
 };
 
-// 100,000 events over 14 days: enough rows for the dictionaries and the day cache to behave as on
+// 100,000 events over 14 days: enough rows for the dictionaries and dates to behave as on
 // real data, small enough to build in about a second.
 const Corpus& SharedCorpus();
 
