@@ -7,7 +7,7 @@ export CCACHE_DIR ?= $(CURDIR)/.cache/ccache
 # Several build trees (build/, build-asan/, …) share one cache; -g would otherwise key it by tree.
 export CCACHE_NOHASHDIR ?= 1
 
-.PHONY: setup configure build unit e2e test demo bench asan clean
+.PHONY: setup configure build unit e2e test demo bench bench-micro asan clean
 
 setup:
 	@scripts/setup
@@ -39,6 +39,12 @@ demo: build
 
 bench: build
 	@.venv/bin/python bench/run.py $(if $(QUICK),--quick)
+
+# Google Benchmark micro-benchmarks of decode, encode, the CSV source and Parquet encoding, one
+# core each; BENCH_FILTER selects some (a regular expression over the benchmark names).
+bench-micro: build
+	cmake --build $(BUILD_DIR) --target microbench
+	$(BUILD_DIR)/microbench $(if $(BENCH_FILTER),--benchmark_filter='$(BENCH_FILTER)')
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan

@@ -41,28 +41,31 @@ std::string Quote(std::string_view value) {
   return value.size() <= kShown ? fmt::format("'{}'", value) : fmt::format("'{}...'", value.substr(0, kShown));
 }
 
-arrow::Status CheckText(std::string_view name, std::string_view value) {
+arrow::Status CheckText(std::string_view name, std::string_view value, Utf8Check utf8_check) {
   if (value.size() > kMaxFieldBytes) {
     return arrow::Status::Invalid(name, " is ", value.size(), " bytes long (at most ", kMaxFieldBytes, ")");
   }
-  if (!IsValidUtf8(value)) return arrow::Status::Invalid(name, " is not valid UTF-8");
+  if (utf8_check == Utf8Check::kPerField && !IsValidUtf8(value)) {
+    return arrow::Status::Invalid(name, " is not valid UTF-8");
+  }
   return arrow::Status::OK();
 }
 
-arrow::Status RequireText(std::string_view name, std::string_view value) {
+arrow::Status RequireText(std::string_view name, std::string_view value, Utf8Check utf8_check) {
   if (value.empty()) return arrow::Status::Invalid("missing ", name);
-  return CheckText(name, value);
+  return CheckText(name, value, utf8_check);
 }
 
 // The identity comes whole or not at all: half of one could not be traced back or deduplicated.
-arrow::Status ParseIdentity(std::string_view source_id, std::string_view line_text, int64_t* line) {
+arrow::Status ParseIdentity(std::string_view source_id, std::string_view line_text, Utf8Check utf8_check,
+                            int64_t* line) {
   if (source_id.empty() && line_text.empty()) {
     *line = 0;
     return arrow::Status::OK();
   }
   if (source_id.empty()) return arrow::Status::Invalid("source_line without source_id");
   if (line_text.empty()) return arrow::Status::Invalid("source_id without source_line");
-  ARROW_RETURN_NOT_OK(CheckText("source_id", source_id));
+  ARROW_RETURN_NOT_OK(CheckText("source_id", source_id, utf8_check));
   const auto [end, error] = std::from_chars(line_text.data(), line_text.data() + line_text.size(), *line);
   if (error != std::errc() || end != line_text.data() + line_text.size() || *line < 1) {
     return arrow::Status::Invalid("source_line ", Quote(line_text), " is not a line number");
@@ -132,7 +135,7 @@ bool IsValidUtf8(std::string_view text) {
   return true;
 }
 
-arrow::Status BuildEvent(const RawEvent& raw, Event* out) {
+arrow::Status BuildEvent(const RawEvent& raw, Event* out, Utf8Check utf8_check) {
   const std::string_view timestamp = TrimBlanks(raw.timestamp);
   const std::string_view visitor_id = TrimBlanks(raw.visitor_id);
   const std::string_view type_text = TrimBlanks(raw.event_type);
@@ -151,22 +154,22 @@ arrow::Status BuildEvent(const RawEvent& raw, Event* out) {
     return arrow::Status::Invalid("timestamp ", Quote(timestamp), " is outside the accepted range ",
                                   kAcceptedEventTimes);
   }
-  ARROW_RETURN_NOT_OK(RequireText("visitor_id", visitor_id));
+  ARROW_RETURN_NOT_OK(RequireText("visitor_id", visitor_id, utf8_check));
   if (type_text.empty()) return arrow::Status::Invalid("missing event_type");
   const auto type = ParseEventTypeIgnoringCase(type_text);
   if (!type) return arrow::Status::Invalid("unknown event_type ", Quote(type_text));
-  ARROW_RETURN_NOT_OK(RequireText("item_id", item_id));
+  ARROW_RETURN_NOT_OK(RequireText("item_id", item_id, utf8_check));
   if (*type == EventType::kTransaction) {
-    ARROW_RETURN_NOT_OK(RequireText("transaction_id", transaction_id));
+    ARROW_RETURN_NOT_OK(RequireText("transaction_id", transaction_id, utf8_check));
   } else if (!transaction_id.empty()) {
     return arrow::Status::Invalid("transaction_id ", Quote(transaction_id), " on a ", EventTypeName(*type),
                                   " event (only transactions have one)");
   }
   int64_t line = 0;
-  ARROW_RETURN_NOT_OK(ParseIdentity(source_id, source_line, &line));
-  ARROW_RETURN_NOT_OK(CheckText("device", device));
-  ARROW_RETURN_NOT_OK(CheckText("browser", browser));
-  ARROW_RETURN_NOT_OK(CheckText("os", os));
+  ARROW_RETURN_NOT_OK(ParseIdentity(source_id, source_line, utf8_check, &line));
+  ARROW_RETURN_NOT_OK(CheckText("device", device, utf8_check));
+  ARROW_RETURN_NOT_OK(CheckText("browser", browser, utf8_check));
+  ARROW_RETURN_NOT_OK(CheckText("os", os, utf8_check));
 
   out->source_id.assign(source_id);
   out->source_line = line;

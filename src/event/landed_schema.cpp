@@ -1,6 +1,5 @@
 #include "event/landed_schema.h"
 
-#include <type_traits>
 #include <utility>
 
 #include <rapidjson/stringbuffer.h>
@@ -29,36 +28,6 @@ std::unique_ptr<arrow::ArrayBuilder> MakeBuilder(ArrowKind kind) {
       return std::make_unique<arrow::TimestampBuilder>(ArrowTypeOf(kind), arrow::default_memory_pool());
   }
   return nullptr;
-}
-
-// Empty text is null in a nullable column; a non-nullable one never holds empty text after
-// BuildEvent, except source_id, which the consumer fills before landing.
-template <typename Builder>
-arrow::Status AppendText(Builder* builder, std::string_view value, bool nullable) {
-  return nullable && value.empty() ? builder->AppendNull() : builder->Append(value);
-}
-
-// One field's value into its builder. A template over the field's index, so the builder's type and
-// the member are known when compiling: no virtual call and no switch per value.
-template <size_t I>
-arrow::Status AppendField(const Event& event, arrow::ArrayBuilder* builder) {
-  constexpr const EventFieldSpec& spec = kEventFields[I];
-  if constexpr (spec.column.arrow == ArrowKind::kUtf8 || spec.column.arrow == ArrowKind::kDictionary) {
-    using Builder = std::conditional_t<spec.column.arrow == ArrowKind::kUtf8, arrow::StringBuilder,
-                                       arrow::StringDictionary32Builder>;
-    std::string_view value;
-    if constexpr (spec.text != nullptr) {
-      value = event.*spec.text;
-    } else {
-      value = EventTypeName(event.event_type);
-    }
-    return AppendText(static_cast<Builder*>(builder), value, spec.column.nullable);
-  } else if constexpr (spec.column.arrow == ArrowKind::kInt64) {
-    return static_cast<arrow::Int64Builder*>(builder)->Append(event.*spec.number);
-  } else {
-    static_assert(spec.column.arrow == ArrowKind::kTimestampMicros, "an event field of a consumer-only type");
-    return static_cast<arrow::TimestampBuilder*>(builder)->Append(event.*spec.number * kMicrosPerSecond);
-  }
 }
 
 std::string_view EncodingName(ParquetEncoding encoding) {
@@ -131,25 +100,86 @@ LandedBatchBuilder::LandedBatchBuilder(DateColumn date_column)
   for (size_t i = 0; i < kEventFieldCount; ++i) fields_[i] = MakeBuilder(kEventFields[i].column.arrow);
 }
 
+// Room for this many more rows is made at once, so the fixed-width columns append without checks.
+constexpr int64_t kReservedRows = 1024;
+
+arrow::Status LandedBatchBuilder::ReserveRows() {
+  for (auto& builder : fields_) ARROW_RETURN_NOT_OK(builder->Reserve(kReservedRows));
+  if (date_column_ == DateColumn::kInFile) ARROW_RETURN_NOT_OK(event_date_.Reserve(kReservedRows));
+  ARROW_RETURN_NOT_OK(kafka_partition_.Reserve(kReservedRows));
+  ARROW_RETURN_NOT_OK(kafka_offset_.Reserve(kReservedRows));
+  ARROW_RETURN_NOT_OK(ingested_at_.Reserve(kReservedRows));
+  reserved_ = size_ + kReservedRows;
+  return arrow::Status::OK();
+}
+
+arrow::Status LandedBatchBuilder::AppendDictionaryText(arrow::StringDictionary32Builder* builder,
+                                                       KnownValues* known, std::string_view value) {
+  for (size_t i = 0; i < known->size; ++i) {
+    if (known->values[i] == value) return builder->AppendIndices(&known->indices[i], 1);
+  }
+  const int64_t dictionary_length = builder->dictionary_length();
+  ARROW_RETURN_NOT_OK(builder->Append(value));
+  if (builder->dictionary_length() > dictionary_length && known->size < KnownValues::kCapacity) {
+    known->values[known->size].assign(value);
+    known->indices[known->size] = static_cast<int32_t>(dictionary_length);
+    ++known->size;
+  }
+  return arrow::Status::OK();
+}
+
+// One field's value into its builder. A template over the field's index, so the builder's type and
+// the member are known when compiling: no virtual call and no switch per value. Empty text is null
+// in a nullable column; a non-nullable one never holds empty text after BuildEvent, except
+// source_id, which the consumer fills before landing.
+template <size_t I>
+arrow::Status LandedBatchBuilder::AppendField(const Event& event) {
+  constexpr const EventFieldSpec& spec = kEventFields[I];
+  arrow::ArrayBuilder* builder = fields_[I].get();
+  if constexpr (spec.column.arrow == ArrowKind::kUtf8 || spec.column.arrow == ArrowKind::kDictionary) {
+    std::string_view value;
+    if constexpr (spec.text != nullptr) {
+      value = event.*spec.text;
+    } else {
+      value = EventTypeName(event.event_type);
+    }
+    if (spec.column.nullable && value.empty()) return builder->AppendNull();
+    if constexpr (spec.column.arrow == ArrowKind::kUtf8) {
+      return static_cast<arrow::StringBuilder*>(builder)->Append(value);
+    } else {
+      return AppendDictionaryText(static_cast<arrow::StringDictionary32Builder*>(builder), &known_values_[I], value);
+    }
+  } else if constexpr (spec.column.arrow == ArrowKind::kInt64) {
+    static_cast<arrow::Int64Builder*>(builder)->UnsafeAppend(event.*spec.number);
+    return arrow::Status::OK();
+  } else {
+    static_assert(spec.column.arrow == ArrowKind::kTimestampMicros, "an event field of a consumer-only type");
+    static_cast<arrow::TimestampBuilder*>(builder)->UnsafeAppend(event.*spec.number * kMicrosPerSecond);
+    return arrow::Status::OK();
+  }
+}
+
 arrow::Status LandedBatchBuilder::Append(const Event& event, const LandingInfo& info) {
+  if (size_ == reserved_) ARROW_RETURN_NOT_OK(ReserveRows());
   const arrow::Status fields = [&]<size_t... I>(std::index_sequence<I...>) {
     arrow::Status status;
     // Stops at the first failure, as ARROW_RETURN_NOT_OK would.
-    ((status = AppendField<I>(event, fields_[I].get()), status.ok()) && ...);
+    ((status = AppendField<I>(event), status.ok()) && ...);
     return status;
   }(std::make_index_sequence<kEventFieldCount>());
   ARROW_RETURN_NOT_OK(fields);
   if (date_column_ == DateColumn::kInFile) {
-    ARROW_RETURN_NOT_OK(event_date_.Append(static_cast<int32_t>(FloorDiv(event.timestamp, kSecondsPerDay))));
+    event_date_.UnsafeAppend(static_cast<int32_t>(FloorDiv(event.timestamp, kSecondsPerDay)));
   }
-  ARROW_RETURN_NOT_OK(kafka_partition_.Append(info.kafka_partition));
-  ARROW_RETURN_NOT_OK(kafka_offset_.Append(info.kafka_offset));
-  ARROW_RETURN_NOT_OK(ingested_at_.Append(info.ingested_at_us));
+  kafka_partition_.UnsafeAppend(info.kafka_partition);
+  kafka_offset_.UnsafeAppend(info.kafka_offset);
+  ingested_at_.UnsafeAppend(info.ingested_at_us);
   ++size_;
   return arrow::Status::OK();
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> LandedBatchBuilder::Finish() {
+  reserved_ = 0;  // a finished builder has no room left, even when a later Finish fails
   arrow::ArrayVector columns;
   auto finish = [&columns](arrow::ArrayBuilder* builder) -> arrow::Status {
     std::shared_ptr<arrow::Array> array;
@@ -169,6 +199,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> LandedBatchBuilder::Finish() 
   for (size_t i = 0; i < kEventFieldCount; ++i) {
     if (kEventFields[i].column.arrow == ArrowKind::kDictionary) {
       static_cast<arrow::StringDictionary32Builder*>(fields_[i].get())->ResetFull();
+      known_values_[i].size = 0;
     }
   }
   return arrow::RecordBatch::Make(schema_, rows, std::move(columns));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,12 +81,29 @@ class LandedBatchBuilder {
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Finish();
 
  private:
+  // A dictionary column's first values and their indices in its builder's dictionary: a value seen
+  // before is appended as its index, without hashing its text again. Cleared with the dictionaries.
+  struct KnownValues {
+    static constexpr size_t kCapacity = 8;  // event_type, device, browser, os have a handful each
+    std::array<std::string, kCapacity> values;
+    std::array<int32_t, kCapacity> indices{};
+    size_t size = 0;
+  };
+
+  template <size_t I>
+  arrow::Status AppendField(const Event& event);
+  arrow::Status AppendDictionaryText(arrow::StringDictionary32Builder* builder, KnownValues* known,
+                                     std::string_view value);
+  arrow::Status ReserveRows();
+
   DateColumn date_column_;
   std::shared_ptr<arrow::Schema> schema_;
   int64_t size_ = 0;
+  int64_t reserved_ = 0;  // rows every builder has room for, so fixed-width values go in unchecked
   // One builder per event field, in kEventFields order; the concrete type follows the field's
   // ArrowKind, so Append casts without a virtual call.
   std::array<std::unique_ptr<arrow::ArrayBuilder>, kEventFieldCount> fields_;
+  std::array<KnownValues, kEventFieldCount> known_values_;
   arrow::Date32Builder event_date_;
   arrow::Int32Builder kafka_partition_;
   arrow::Int64Builder kafka_offset_;

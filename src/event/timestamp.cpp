@@ -1,6 +1,8 @@
 #include "event/timestamp.h"
 
+#include <array>
 #include <cstdio>
+#include <cstring>
 
 namespace clickstream {
 
@@ -48,12 +50,19 @@ unsigned DaysInMonth(int year, unsigned month) {
   return month == 2 && leap ? 29 : kDays[month - 1];
 }
 
-void WriteDigits(unsigned value, size_t count, char* out) {
-  for (size_t i = count; i > 0; --i) {
-    out[i - 1] = static_cast<char>('0' + value % 10);
-    value /= 10;
+// "00".."99": two digits per lookup. Formatting the timestamp digit by digit was a fifth of the
+// producer's JSON encoding (callgrind).
+constexpr std::array<char, 200> kDigitPairs = [] {
+  std::array<char, 200> pairs{};
+  for (int i = 0; i < 100; ++i) {
+    pairs[2 * i] = static_cast<char>('0' + i / 10);
+    pairs[2 * i + 1] = static_cast<char>('0' + i % 10);
   }
-}
+  return pairs;
+}();
+
+// value < 100
+void WriteTwoDigits(unsigned value, char* out) { std::memcpy(out, &kDigitPairs[2 * value], 2); }
 
 }  // namespace
 
@@ -85,17 +94,21 @@ void FormatTimestamp(int64_t epoch_seconds, char* out) {
   const int64_t days = FloorDiv(epoch_seconds, kSecondsPerDay);
   const int64_t second_of_day = epoch_seconds - days * kSecondsPerDay;
   const CivilDate date = CivilFromDays(days);
-  WriteDigits(static_cast<unsigned>(date.year), 4, out);
+  // Years outside 0..9999 cannot be written in four digits; the last four are, as before.
+  const auto year = static_cast<unsigned>(date.year) % 10000;
+  WriteTwoDigits(year / 100, out);
+  WriteTwoDigits(year % 100, out + 2);
   out[4] = '-';
-  WriteDigits(date.month, 2, out + 5);
+  WriteTwoDigits(date.month, out + 5);
   out[7] = '-';
-  WriteDigits(date.day, 2, out + 8);
+  WriteTwoDigits(date.day, out + 8);
   out[10] = ' ';
-  WriteDigits(static_cast<unsigned>(second_of_day / 3600), 2, out + 11);
+  const auto seconds = static_cast<unsigned>(second_of_day);
+  WriteTwoDigits(seconds / 3600, out + 11);
   out[13] = ':';
-  WriteDigits(static_cast<unsigned>(second_of_day / 60 % 60), 2, out + 14);
+  WriteTwoDigits(seconds / 60 % 60, out + 14);
   out[16] = ':';
-  WriteDigits(static_cast<unsigned>(second_of_day % 60), 2, out + 17);
+  WriteTwoDigits(seconds % 60, out + 17);
 }
 
 std::string FormatTimestamp(int64_t epoch_seconds) {

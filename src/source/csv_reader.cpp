@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "event/event.h"
+
 namespace clickstream::source {
 
 namespace {
@@ -79,6 +81,7 @@ arrow::Result<bool> CsvReader::Next(CsvRecord* record) {
     if (begin_ == 0 && end_ == buffer_.size()) {
       record->line = line_;
       record->fields.clear();
+      record->known_valid_utf8 = false;
       record->error = "row longer than " + std::to_string(buffer_.size()) + " bytes (an unterminated quote?)";
       SkipOverlongRecord();
       return true;
@@ -101,6 +104,9 @@ bool CsvReader::ParseRecord(CsvRecord* record) {
   record->line = line_;
   record->error.clear();
   record->fields.clear();
+  // One pass over the line instead of one per field in BuildEvent (a tenth of the CSV source's
+  // instructions, callgrind).
+  record->known_valid_utf8 = IsValidUtf8(text);
   while (true) {
     const size_t comma = text.find(',');
     record->fields.push_back(text.substr(0, comma));
@@ -180,6 +186,7 @@ bool CsvReader::ParseQuoted(CsvRecord* record, size_t start) {
   record->line = line_;
   record->error = std::move(error);
   record->fields.clear();
+  record->known_valid_utf8 = false;  // unquoted fields lie side by side: each is checked on its own
   size_t field_begin = 0;
   for (const size_t field_end : field_ends_) {
     record->fields.emplace_back(unquoted_.data() + field_begin, field_end - field_begin);

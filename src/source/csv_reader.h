@@ -22,6 +22,9 @@ struct CsvRecord {
   int64_t line = 0;                     // 1-based line on which the record starts
   std::vector<std::string_view> fields;  // unquoted; valid until the next Next()
   std::string error;                    // non-empty: the record is malformed (fields unusable)
+  // The record's line was checked as UTF-8 at once and is valid, so every field is (they are cut
+  // at ASCII commas); false when unknown.
+  bool known_valid_utf8 = false;
 };
 
 class CsvReader {

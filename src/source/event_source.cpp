@@ -142,7 +142,9 @@ arrow::Status EventSource::ToEvent(const CsvRecord& record, Event* event, Source
     raw.timestamp = std::string_view(timestamp_text_, kTimestampChars);
     row->event_time_ms = millis;
   }
-  ARROW_RETURN_NOT_OK(BuildEvent(raw, event));
+  // The fields not cut from the record (identity, RetailRocket's timestamp) are ASCII.
+  ARROW_RETURN_NOT_OK(
+      BuildEvent(raw, event, record.known_valid_utf8 ? Utf8Check::kKnownValidUtf8 : Utf8Check::kPerField));
   if (layout_ == CsvLayout::kGenerator) row->event_time_ms = event->timestamp * 1000;
   return arrow::Status::OK();
 }

@@ -1,3 +1,6 @@
+#include <set>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "event/event.h"
@@ -161,6 +164,69 @@ TEST(JsonCodec, RejectsPoisonWithAReason) {
   }
 }
 
+// The decoder reads the encoder's own layout without a document and leaves everything else to the
+// general parser: these messages sit just beside that layout, and each must decode (or fail) exactly
+// as the general parser decides.
+TEST(JsonCodec, MessagesBesideTheEncodersLayoutDecodeAsAnyJson) {
+  Event event;
+  event.source_id = "f00d";
+  event.source_line = 42;
+  event.timestamp = 1430622004;
+  event.visitor_id = "7";
+  event.item_id = "9";
+  std::string layout;
+  AppendEventJson(event, &layout);
+  const auto replaced = [&layout](std::string_view from, std::string_view to) {
+    std::string text = layout;
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return text.replace(at, from.size(), to);
+  };
+  struct Case {
+    std::string payload;
+    std::string visitor_id;  // when it decodes
+    std::string reason;      // when it fails
+  };
+  const Case cases[] = {
+      {layout, "7", ""},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":"a\"b")"), "a\"b", ""},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":"abcdefghijk\"l")"), "abcdefghijk\"l", ""},
+      {replaced(R"("visitor_id":"7")", "\"visitor_id\":\"abcdefghi\tj\""), "", "invalid JSON"},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":"Zürich-Straße-Ålesund")"), "Zürich-Straße-Ålesund", ""},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":-7)"), "-7", ""},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":1234567890123456789)"), "1234567890123456789", ""},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":0)"), "0", ""},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":123456789012345678901)"), "", "visitor_id is a number"},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":07)"), "", "invalid JSON"},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":7.5)"), "", "visitor_id is a number"},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id": "7")"), "7", ""},
+      {replaced(R"("visitor_id":"7")", "\"visitor_id\":\"7\t\""), "", "invalid JSON"},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":true)"), "", "visitor_id is a boolean"},
+      {replaced(R"("visitor_id":"7")", R"("visitor_id":nul)"), "", "invalid JSON"},
+      {replaced(R"("source_line":42)", R"("source_line":"42")"), "", "source_line is a string, expected an integer"},
+      {replaced(R"("source_line":42)", R"("source_line":0)"), "", "source_line '0' is not a line number"},
+      {replaced(R"("os":null)", R"("os":null,"os":"Linux")"), "7", ""},
+      {replaced(R"("os":null)", R"("os":null,"extra":1)"), "7", ""},
+      {replaced(R"("source_id":"f00d",)", ""), "", "source_line without source_id"},
+      {layout + " ", "7", ""},
+      {layout + "x", "", "invalid JSON"},
+      {layout.substr(0, layout.size() - 1), "", "invalid JSON"},
+  };
+  EventJsonDecoder decoder;
+  for (const Case& c : cases) {
+    Event decoded;
+    const arrow::Status status = decoder.Decode(c.payload, &decoded);
+    if (c.reason.empty()) {
+      ASSERT_TRUE(status.ok()) << c.payload << " -> " << status.message();
+      EXPECT_EQ(decoded.visitor_id, c.visitor_id) << c.payload;
+      EXPECT_EQ(decoded.source_line, 42) << c.payload;
+    } else {
+      ASSERT_FALSE(status.ok()) << c.payload;
+      EXPECT_NE(status.message().find(c.reason), std::string::npos) << c.payload << " -> " << status.message();
+    }
+  }
+}
+
 TEST(BuildEvent, AcceptsTheEdgesOfTheRangeAndNoIdentity) {
   RawEvent raw = GoodRaw();
   Event event;
@@ -188,6 +254,26 @@ TEST(JsonCodec, WritesTheFieldsInTableOrderWithTheLineAsAnInteger) {
   EXPECT_EQ(json,
             R"({"source_id":"f00d","source_line":1234567,"timestamp":"2015-05-03 03:00:04","visitor_id":"1",)"
             R"("event_type":"view","item_id":"2","transaction_id":null,"device":null,"browser":null,"os":null})");
+}
+
+TEST(JsonCodec, EscapesWhatJsonCannotHoldAnywhereInTheText) {
+  Event event;
+  event.source_id = "f00d";
+  event.source_line = 3;
+  event.timestamp = 1430622004;
+  event.visitor_id = "0123456789abcdef\"";
+  event.item_id = std::string("0123456789\x01\\tail", 16);
+  event.browser = "Safari on iOS 17";
+  std::string json;
+  AppendEventJson(event, &json);
+  EXPECT_NE(json.find(R"("visitor_id":"0123456789abcdef\"")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("item_id":"0123456789\u0001\\tail")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("browser":"Safari on iOS 17")"), std::string::npos) << json;
+  Event decoded;
+  EventJsonDecoder decoder;
+  ASSERT_TRUE(decoder.Decode(json, &decoded).ok()) << json;
+  EXPECT_EQ(decoded.visitor_id, event.visitor_id);
+  EXPECT_EQ(decoded.item_id, event.item_id);
 }
 
 TEST(JsonCodec, TheLineMustBeAnInteger) {
@@ -240,6 +326,49 @@ TEST(LandedBatchBuilder, BuildsTypedColumns) {
   EXPECT_EQ(batch->GetColumnByName(column::kTransactionId)->null_count(), 1);
   EXPECT_EQ(builder.size(), 0);
   EXPECT_EQ(LandedSchema(DateColumn::kInPath)->GetFieldIndex(column::kEventDate), -1);
+}
+
+// Repeated dictionary values are appended by their known index: with more distinct values than
+// the builder remembers, across Finish and over more rows than it reserves at once, every row must
+// still read back as its own text, and each batch's dictionary hold only its own values.
+TEST(LandedBatchBuilder, DictionaryColumnsReadBackAcrossBatches) {
+  LandedBatchBuilder builder(DateColumn::kInPath);
+  const auto browser_of = [](int row, int batch) {
+    return row % 7 == 0 ? std::string() : "browser-" + std::to_string((row * 5 + batch) % 13);
+  };
+  for (int batch_number = 0; batch_number < 2; ++batch_number) {
+    const int rows = batch_number == 0 ? 3000 : 40;
+    Event event;
+    event.source_id = "s";
+    event.timestamp = 1430622004;
+    event.visitor_id = event.item_id = "1";
+    for (int row = 0; row < rows; ++row) {
+      event.source_line = row + 1;
+      event.browser = browser_of(row, batch_number);
+      ASSERT_TRUE(builder.Append(event, LandingInfo{0, row, row}).ok());
+    }
+    auto batch = builder.Finish().ValueOrDie();
+    ASSERT_TRUE(batch->ValidateFull().ok());
+    const auto& browsers = static_cast<const arrow::DictionaryArray&>(*batch->GetColumnByName(column::kBrowser));
+    const auto& lines = static_cast<const arrow::Int64Array&>(*batch->GetColumnByName(column::kSourceLine));
+    const auto& words = static_cast<const arrow::StringArray&>(*browsers.dictionary());
+    ASSERT_EQ(batch->num_rows(), rows);
+    for (int row = 0; row < rows; ++row) {
+      const std::string expected = browser_of(row, batch_number);
+      EXPECT_EQ(lines.Value(row), row + 1);
+      if (expected.empty()) {
+        EXPECT_TRUE(browsers.IsNull(row)) << row;
+      } else {
+        ASSERT_TRUE(browsers.IsValid(row)) << row;
+        EXPECT_EQ(words.GetView(browsers.GetValueIndex(row)), expected) << "batch " << batch_number << " row " << row;
+      }
+    }
+    std::set<std::string> distinct;
+    for (int row = 0; row < rows; ++row) {
+      if (!browser_of(row, batch_number).empty()) distinct.insert(browser_of(row, batch_number));
+    }
+    EXPECT_EQ(static_cast<size_t>(words.length()), distinct.size()) << "batch " << batch_number;
+  }
 }
 
 }  // namespace
