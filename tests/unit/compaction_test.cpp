@@ -17,26 +17,16 @@
 #include "sink/parquet/landed_files.h"
 #include "sink/parquet/parquet_dataset.h"
 #include "result_assertions.h"
+#include "temp_dir.h"
 
 namespace clickstream::sink {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("clickstream-compaction-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
+// A fresh directory per test, removed afterwards.
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("compaction-test") {}
 };
 
 // Rows of the landed schema whose values follow from `seed`, built from the column types alone so

@@ -19,6 +19,7 @@
 #include "sink/parquet/parquet_dataset.h"
 #include "sink/parquet/s3_store.h"
 #include "result_assertions.h"
+#include "temp_dir.h"
 
 
 namespace clickstream::sink {
@@ -27,20 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("clickstream-sink-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("sink-test") {}
 };
 
 void Touch(const fs::path& path) {
