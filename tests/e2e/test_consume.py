@@ -86,6 +86,17 @@ class ConsumerProcess:
             self.log.close()
 
 
+def kill_consumers_at_random_moments(tmp_path: Path, args: list[str], seed: int, kills: int = 6) -> None:
+    """Starts a consumer and SIGKILLs it at a random moment after it got its assignment, `kills`
+    times; the moments are random (seeded) on purpose, to hit steps no crash point names."""
+    rng = random.Random(seed)
+    for attempt in range(kills):
+        consumer = ConsumerProcess(tmp_path, f"killed-{attempt}", args)
+        consumer.wait_for("assigned")
+        time.sleep(rng.uniform(0.3, 2.5))
+        consumer.kill()
+
+
 def consume_args(bootstrap: str, topic: str, output: Path, group: str, *extra: str) -> list[str]:
     return ["-b", bootstrap, "-t", topic, "-o", str(output), "-g", group, *FAST_SESSION, *extra]
 
@@ -195,12 +206,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(broker, topic, t
     producer = produce_in_background(broker.bootstrap, topic, total, chunk=10_000, pause=1.0)
     output = tmp_path / "landed"
     args = consume_args(broker.bootstrap, topic, output, "g-kill", "--flush-interval-ms", "1000")
-    rng = random.Random(5)
-    for attempt in range(6):
-        consumer = ConsumerProcess(tmp_path, f"killed-{attempt}", args)
-        consumer.wait_for("assigned")
-        time.sleep(rng.uniform(0.3, 2.5))
-        consumer.kill()
+    kill_consumers_at_random_moments(tmp_path, args, seed=5)
     producer.join()
     run_to_idle(tmp_path, "final", args, idle_ms=5000)
     assert_exactly(output, all_ids(total))

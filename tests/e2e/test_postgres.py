@@ -15,8 +15,8 @@ import pytest
 
 from conftest import free_port
 from helpers import ROOT, create_topic, run_clickstream
-from test_consume import (FAST_SESSION, ConsumerProcess, all_ids, committed_offsets, produce_events,
-                          produce_in_background)
+from test_consume import (FAST_SESSION, ConsumerProcess, all_ids, committed_offsets,
+                          kill_consumers_at_random_moments, produce_events, produce_in_background)
 
 LOCAL_POSTGRES = ROOT / "scripts" / "local-postgres"
 UNIT_TESTS = Path(os.environ.get("CLICKSTREAM_UNIT_TESTS", ROOT / "build" / "unit_tests"))
@@ -189,18 +189,11 @@ def test_lands_100k_events_exactly_with_types_and_day_partitions(broker, postgre
 
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(broker, postgres, topic, tmp_path):
-    import random
-
     total = 200_000
     create_topic(broker.bootstrap, topic, partitions=6)
     producer = produce_in_background(broker.bootstrap, topic, total, chunk=10_000, pause=1.0)
     args = pg_args(broker.bootstrap, topic, postgres.uri, "g-pg-kill", "--flush-interval-ms", "1000")
-    rng = random.Random(13)
-    for attempt in range(6):
-        consumer = ConsumerProcess(tmp_path, f"killed-{attempt}", args)
-        consumer.wait_for("assigned")
-        time.sleep(rng.uniform(0.3, 2.5))
-        consumer.kill()
+    kill_consumers_at_random_moments(tmp_path, args, seed=13)
     producer.join()
     run_to_idle(tmp_path, "final", args, idle_ms=5000)
     assert_exactly_in_table(postgres, table_for(topic), all_ids(total))
