@@ -37,8 +37,9 @@ asan: setup
 demo: build
 	@scripts/demo
 
+# PEERS=1 adds Kafka's perf tools and Spark (fetched into .cache/ by scripts/bench-peers).
 bench: build
-	@.venv/bin/python bench/run.py $(if $(QUICK),--quick)
+	@.venv/bin/python bench/run.py $(if $(QUICK),--quick) $(if $(PEERS),--peers)
 
 # Google Benchmark micro-benchmarks of decode, encode, the CSV source and Parquet encoding, one
 # core each; BENCH_FILTER selects some (a regular expression over the benchmark names).

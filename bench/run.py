@@ -921,6 +921,14 @@ def rss_growth_status(results: dict, who: str) -> str:
     return f"10x within 10% of 1x: {'met' if growth <= 0.10 else 'MISSED'} ({growth:+.0%})"
 
 
+def peer_stages():
+    """bench/peer_stages.py, the peers' stage group; it uses this module's helpers as `run`, which
+    must be this very module (run as a script it is __main__), not a second copy of it."""
+    sys.modules.setdefault("run", sys.modules[__name__])
+    import peer_stages as module
+    return module
+
+
 def render_markdown(report: dict) -> str:
     results, mode = report["results"], report["mode"]
     lines = [f"# clickstream bench ({mode}, {report['finished_at']})", ""]
@@ -968,6 +976,8 @@ def render_markdown(report: dict) -> str:
               "(in memory, one Python process): upload cost without network latency, not a remote store's.",
               "- Latency: Kafka message timestamp (set when produced) to the first poll (every 20 ms) "
               "that saw the event's file."]
+    if report.get("peers"):
+        lines += peer_stages().render_markdown(report)
     if report["missing"]:
         lines += ["", "## Missing stages (reported as null)", ""]
         lines += [f"- {item}" for item in report["missing"]]
@@ -981,6 +991,8 @@ def main() -> int:
                         help="where latest.md and latest.json go (default bench/results)")
     parser.add_argument("--csv", type=Path, help="benchmark this CSV instead of generating one")
     parser.add_argument("--keep-work", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--peers", action="store_true",
+                        help="also run the peers: Kafka's perf tools and Spark (bench/peer_stages.py)")
     args = parser.parse_args()
 
     profile = QUICK if args.quick else FULL
@@ -998,8 +1010,12 @@ def main() -> int:
     started_at = time.monotonic()
     report_info = {"machine": machine(), "versions": versions()}
     bench = Bench(profile, broker, work, logs, args.csv)
+    peers = peer_stages().Peers(bench) if args.peers else None
     try:
         build_launcher(work)
+        if peers:
+            print("bench: fetching the peers if missing (scripts/bench-peers fetch) ...", file=sys.stderr, flush=True)
+            peers.fetch()
         print("bench: starting a Kafka broker ...", file=sys.stderr, flush=True)
         broker.start()
         warm_up(broker.bootstrap, logs)
@@ -1021,6 +1037,8 @@ def main() -> int:
                                 ("memory 1x/10x", bench.stage_memory),
                                 ("latency", bench.stage_latency)):
                 bench.run_stage(name, stage)
+            if peers:
+                peers.run()
         bench.ratios()
     finally:
         broker.stop()
@@ -1046,6 +1064,8 @@ def main() -> int:
         "missing": bench.missing,
         "parquet_column_bytes_flat_large_batch": bench.column_bytes,
     }
+    if peers:
+        report["peers"] = peers.report()
     args.results_dir.mkdir(parents=True, exist_ok=True)
     markdown = render_markdown(report)
     (args.results_dir / "latest.md").write_text(markdown)
