@@ -40,3 +40,5 @@ def test_quick_bench_writes_every_required_figure(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert results["events"] > 0
     assert (tmp_path / "latest.md").read_text().startswith("# clickstream bench (quick")
+    # The peers (Kafka's perf tools, Spark) run only when asked for: `make bench PEERS=1`.
+    assert "consumer_vs_spark" not in results and "## Peers" not in (tmp_path / "latest.md").read_text()
