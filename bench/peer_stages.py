@@ -60,6 +60,7 @@ class Peers:
     def __init__(self, bench: "run.Bench"):
         self.bench = bench
         self.tools: dict[str, str] = {}
+        self.fetch_error = "it did not run"
         self.settings: dict[str, object] = {}
         self.versions: dict[str, str] = {}
         for key in PEER_KEYS:
@@ -70,6 +71,7 @@ class Peers:
         """Downloads what is missing (before the broker starts, so nothing timed waits for it)."""
         result = subprocess.run([str(BENCH_PEERS), "fetch"], capture_output=True, text=True, timeout=3600)
         if result.returncode != 0:
+            self.fetch_error = run.last_line(result.stderr)
             print(f"bench: the peers could not be fetched:\n{result.stderr[-2000:]}", file=sys.stderr, flush=True)
         self.tools = tool_paths()
         self.versions = {"kafka-tools": self.tools.get("KAFKA_TOOLS_VERSION", "unknown"),
@@ -77,8 +79,8 @@ class Peers:
 
     def require(self, what: str) -> None:
         if self.tools.get(f"{what}_READY") != "1":
-            raise StageFailed(f"{what.lower().replace('_', '-')} is not installed: `scripts/bench-peers fetch` failed "
-                              "(see its message above)")
+            raise StageFailed(f"{what.lower().replace('_', '-')} is not installed: `scripts/bench-peers fetch` "
+                              f"failed: {self.fetch_error}")
 
     def require_topic(self) -> None:
         if not getattr(self.bench, "topic_filled_by_clickstream", False):
@@ -217,7 +219,9 @@ class Peers:
 
 def tool_paths() -> dict[str, str]:
     """KEY=VALUE lines from `scripts/bench-peers env`: where the tools are and whether they are ready."""
-    result = subprocess.run([str(BENCH_PEERS), "env"], capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run([str(BENCH_PEERS), "env"], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        return {}
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
 
