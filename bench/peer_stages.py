@@ -76,6 +76,13 @@ class Peers:
         self.tools = tool_paths()
         self.versions = {"kafka-tools": self.tools.get("KAFKA_TOOLS_VERSION", "unknown"),
                          "pyspark": self.tools.get("SPARK_VERSION", "unknown")}
+        # The jars Spark loads besides its own: its Kafka source and the Kafka client it brings.
+        for jar in filter(None, self.tools.get("SPARK_JARS", "").split(",")):
+            named = re.match(r"(.+)-(\d[\d.]*)\.jar$", Path(jar).name)
+            if named and named.group(1).startswith("spark-sql-kafka"):
+                self.versions[named.group(1)] = named.group(2)
+            elif named and named.group(1) == "kafka-clients":
+                self.versions["kafka-clients (Spark's)"] = named.group(2)
 
     def require(self, what: str) -> None:
         if self.tools.get(f"{what}_READY") != "1":
