@@ -197,9 +197,10 @@ class Peers:
                                   "the Kafka source's defaults, partitionBy event_date, "
                                   + ", ".join(f"{k}={v}" for k, v in job["settings"].items())
                                   + "; spark.driver.memory and everything else at Spark's defaults")
-        if ours["consumer_vs_spark_large_batch"] is None:
-            raise StageFailed("consumer_vs_spark_large_batch: no `clickstream consume "
-                              f"--batch-size {LARGE_BATCH}` figure in this run to compare with")
+        unmatched = [key for key, seconds in ours.items() if not seconds]
+        if unmatched:
+            raise StageFailed(f"{', '.join(unmatched)}: no `clickstream consume` figure of the same work in this "
+                              "run to compare with (its stage is missing)")
 
     def consume_seconds_defaults(self) -> float | None:
         """`clickstream consume`'s busy seconds at the defaults, as its events/s were computed."""
