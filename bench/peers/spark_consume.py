@@ -12,7 +12,7 @@ scripts/bench-peers made (pyspark is not in the project's .venv):
 
 It writes to --result what only the job itself knows: the query's own processing time and rows
 from its progress events, the start-up time, and the JVM's peak RSS (the driver measures the
-wall time around the whole process). It counts no rows: the bench counts the output with pyarrow.
+wall time around the whole process). It counts no rows: the bench counts the output with DuckDB.
 """
 from __future__ import annotations
 
