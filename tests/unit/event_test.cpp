@@ -1,5 +1,7 @@
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -33,6 +35,27 @@ TEST(Timestamp, RejectsImpossibleValues) {
 TEST(Timestamp, DatesBeforeTheEpoch) {
   EXPECT_EQ(FormatTimestamp(-1), "1969-12-31 23:59:59");
   EXPECT_EQ(FormatDate(86400 * 365), "1971-01-01");
+}
+
+// Parsing and formatting remember the last day; times that hop between days, and a bad date
+// that shares nothing but its time with a good one, must never be served the wrong day.
+TEST(Timestamp, DayChangesAndBadDatesAfterGoodOnesAreNeverCached) {
+  const std::vector<std::pair<std::string, int64_t>> times = {
+      {"2015-05-03 23:59:59", 1430697599}, {"2015-05-04 00:00:00", 1430697600},
+      {"2015-05-03 12:00:00", 1430654400}, {"2015-05-03 12:00:01", 1430654401},
+      {"2016-02-29 00:00:00", 1456704000}, {"2015-05-04 00:00:00", 1430697600},
+  };
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [text, seconds] : times) {
+      EXPECT_EQ(ParseTimestamp(text), seconds) << text;
+      EXPECT_EQ(FormatTimestamp(seconds), text);
+    }
+  }
+  EXPECT_TRUE(ParseTimestamp("2016-02-29 00:00:00"));
+  EXPECT_FALSE(ParseTimestamp("2015-02-29 00:00:00"));
+  EXPECT_FALSE(ParseTimestamp("2015-02-29 00:00:00"));
+  EXPECT_EQ(FormatTimestamp(-1), "1969-12-31 23:59:59");
+  EXPECT_EQ(FormatTimestamp(0), "1970-01-01 00:00:00");
 }
 
 TEST(Utf8, AcceptsWellFormedAndRejectsBroken) {
