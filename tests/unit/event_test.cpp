@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <set>
 #include <string>
 #include <utility>
@@ -125,6 +126,55 @@ TEST(BuildEvent, NamesTheReasonForEachKindOfBadEvent) {
     const arrow::Status status = BuildEvent(raw, &event);
     ASSERT_FALSE(status.ok()) << bad.what;
     EXPECT_NE(status.message().find(bad.reason), std::string::npos) << bad.what << ": " << status.message();
+  }
+}
+
+std::string EscapedJsonString(const std::string& text) {
+  std::string quoted = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"': quoted += "\\\""; break;
+      case '\\': quoted += "\\\\"; break;
+      case '\n': quoted += "\\n"; break;
+      case '\r': quoted += "\\r"; break;
+      case '\t': quoted += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escape[8];
+          std::snprintf(escape, sizeof(escape), "\\u%04x", static_cast<unsigned>(c));
+          quoted += escape;
+        } else {
+          quoted += c;
+        }
+    }
+  }
+  return quoted + "\"";
+}
+
+// The encoder copies short texts a word at a time and checks them in registers: every length
+// from 1 to 40, with a byte that needs escaping (or a harmless neighbour of one: space, '#', ']',
+// a UTF-8 byte) at every position, must come out exactly as escaped byte by byte.
+TEST(JsonCodec, EscapesEveryByteThatNeedsItAtEveryPositionAndLength) {
+  Event event;
+  event.source_id = "0123456789abcdef0123456789abcdef";
+  event.source_line = 7;
+  event.timestamp = 1430622004;
+  event.event_type = EventType::kView;
+  event.item_id = "item";
+  for (size_t length = 1; length <= 40; ++length) {
+    for (size_t position = 0; position < length; ++position) {
+      for (const char special : {'"', '\\', '\n', '\x01', '\x1f', ' ', '#', ']', '!', '\xC3'}) {
+        std::string text(length, 'a');
+        text[position] = special;
+        event.visitor_id = text;
+        event.os = text;
+        std::string json;
+        AppendEventJson(event, &json);
+        const std::string expected = EscapedJsonString(text);
+        ASSERT_NE(json.find("\"visitor_id\":" + expected + ","), std::string::npos) << json;
+        ASSERT_NE(json.find("\"os\":" + expected + "}"), std::string::npos) << json;
+      }
+    }
   }
 }
 
