@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -186,6 +187,43 @@ TEST(BlockEncoder, StopWakesAnEncoderWaitingForRoomAndReadAheadIsBounded) {
   }  // joins the thread
   // One block taken, one queued, one being filled when it stopped.
   EXPECT_LE(source->bytes_consumed(), static_cast<int64_t>(std::filesystem::file_size(csv)) * 3 * 2048 / 50000 + 4096);
+}
+
+// A read error part-way through the input (here: the input's descriptor now names a directory)
+// arrives after every row read before it, in a block of its own or with the last rows, and ends
+// the hand-over.
+TEST(BlockEncoder, AReadErrorFollowsTheRowsReadBeforeItAndEndsTheInput) {
+  test_support::TempDir dir("block-encoder-error");
+  const std::filesystem::path csv = WriteCsv(dir, 100000, 1000000);  // ~6 MB: several 1 MB reads
+  std::FILE* stream = std::fopen(csv.c_str(), "rb");
+  ASSERT_NE(stream, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto source, source::EventSource::FromReader(source::CsvReader::FromStream(stream), "id"));
+  int64_t rows = 0;
+  int64_t last_line = 0;
+  std::string error;
+  {
+    BlockEncoder encoder(source.get(), 1);
+    std::unique_ptr<EncodedBlock> block = encoder.Next();
+    ASSERT_NE(block, nullptr);
+    // The first 1 MB read holds ~17,000 rows; with one block queued the encoder stops long
+    // before it needs the next read, which now fails.
+    const int directory = open(dir.path().c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(directory, 0);
+    ASSERT_GE(dup2(directory, fileno(stream)), 0);
+    close(directory);
+    while (block) {
+      rows += static_cast<int64_t>(block->rows.size());
+      if (!block->rows.empty()) last_line = block->rows.back().line;
+      if (!block->input_error.ok()) error = block->input_error.message();
+      encoder.Recycle(std::move(block));
+      block = encoder.Next();
+    }
+  }
+  std::fclose(stream);
+  EXPECT_NE(error.find("reading input"), std::string::npos) << error;
+  EXPECT_GT(rows, 2 * static_cast<int64_t>(BlockEncoder::kBlockRows));
+  EXPECT_LT(rows, 100000);
+  EXPECT_EQ(last_line, rows + 1);  // no row lost or repeated before the error (the header is line 1)
 }
 
 // Reads the replay's log from a pipe until a line contains `text`; false after the deadline or
