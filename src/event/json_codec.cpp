@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include <rapidjson/document.h>
@@ -212,7 +213,92 @@ void WriteField(const Event& event, JsonWriter* writer) {
   }
 }
 
+// The same fields straight from text already in the form BuildEvent gives them (see
+// AppendNormalFormEventJson): the identity's line is canonical digits, the timestamp canonical
+// "YYYY-MM-DD HH:MM:SS" and the event type one of its names, so only texts may need escaping.
+template <size_t I>
+size_t RawEncodedBound(const RawEvent& raw) {
+  constexpr const EventFieldSpec& spec = kEventFields[I];
+  return JsonKey<I>::kText.size() + kMaxEscapedWidth * (raw.*spec.raw).size() + 4;
+}
+
+template <size_t I>
+void WriteRawField(const RawEvent& raw, JsonWriter* writer) {
+  constexpr const EventFieldSpec& spec = kEventFields[I];
+  writer->Raw(JsonKey<I>::kText);
+  if constexpr (spec.json == JsonKind::kInteger) {
+    writer->Raw(raw.*spec.raw);
+  } else if constexpr (spec.json == JsonKind::kTimestamp || spec.text == nullptr) {
+    writer->PlainString(raw.*spec.raw);
+  } else {
+    writer->OptionalString(raw.*spec.raw);
+  }
+}
+
+bool IsBlankByte(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// What BuildEvent's TrimBlanks would leave as it is.
+bool IsTrimmed(std::string_view text) {
+  return text.empty() || (!IsBlankByte(text.front()) && !IsBlankByte(text.back()));
+}
+
+bool HasUpperCaseAscii(std::string_view text) {
+  for (const char c : text) {
+    if (c >= 'A' && c <= 'Z') return true;
+  }
+  return false;
+}
+
+// Decimal digits as std::to_chars writes a positive number: no sign, no leading zero, no more
+// than an int64 surely holds.
+bool IsCanonicalLineNumber(std::string_view text) {
+  if (text.empty() || text.size() > 18 || text.front() < '1' || text.front() > '9') return false;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// True only when BuildEvent would accept the fields and keep every one of them as it is: each
+// field trimmed, within kMaxFieldBytes and valid UTF-8; a "YYYY-MM-DD HH:MM:SS" timestamp in the
+// accepted range; visitor_id and item_id present; event_type exactly one of its names; a
+// transaction_id exactly on transactions; the identity whole, its line canonical; device already
+// lower case. Anything else (even a row BuildEvent would accept after normalising) is false.
+bool IsNormalForm(const RawEvent& raw, Utf8Check utf8_check, int64_t* epoch_seconds) {
+  for (const EventFieldSpec& spec : kEventFields) {
+    const std::string_view text = raw.*spec.raw;
+    if (!IsTrimmed(text) || text.size() > kMaxFieldBytes) return false;
+    if (utf8_check == Utf8Check::kPerField && !IsValidUtf8(text)) return false;
+  }
+  if (raw.timestamp.size() != kTimestampChars || raw.timestamp[10] != ' ') return false;
+  const std::optional<int64_t> seconds = ParseTimestamp(raw.timestamp);
+  if (!seconds || !IsAcceptedEventTime(*seconds)) return false;
+  const std::optional<EventType> type = ParseEventType(raw.event_type);
+  if (!type || raw.visitor_id.empty() || raw.item_id.empty()) return false;
+  if ((*type == EventType::kTransaction) == raw.transaction_id.empty()) return false;
+  if (raw.source_id.empty() || !IsCanonicalLineNumber(raw.source_line)) return false;
+  if (HasUpperCaseAscii(raw.device)) return false;
+  *epoch_seconds = *seconds;
+  return true;
+}
+
 }  // namespace
+
+bool AppendNormalFormEventJson(const RawEvent& raw, Utf8Check utf8_check, std::string* out, int64_t* epoch_seconds) {
+  if (!IsNormalForm(raw, utf8_check, epoch_seconds)) return false;
+  const size_t bound = [&]<size_t... I>(std::index_sequence<I...>) {
+    return (RawEncodedBound<I>(raw) + ...) + 1;
+  }(std::make_index_sequence<kEventFieldCount>());
+  const size_t old_size = out->size();
+  out->resize(old_size + bound);
+  JsonWriter writer(out->data() + old_size);
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    (WriteRawField<I>(raw, &writer), ...);
+  }(std::make_index_sequence<kEventFieldCount>());
+  writer.Raw("}");
+  out->resize(static_cast<size_t>(writer.position() - out->data()));
+  return true;
+}
 
 void AppendEventJson(const Event& event, std::string* out) {
   const size_t bound = [&]<size_t... I>(std::index_sequence<I...>) {

@@ -7,7 +7,12 @@
 namespace clickstream::produce {
 
 BlockEncoder::BlockEncoder(source::EventSource* source, size_t queue_blocks)
-    : source_(source), queue_blocks_(queue_blocks < 1 ? 1 : queue_blocks), thread_([this] { Run(); }) {}
+    : source_(source),
+      queue_blocks_(queue_blocks < 1 ? 1 : queue_blocks),
+      shortcut_([this](const RawEvent& raw, Utf8Check utf8_check, int64_t* epoch_seconds) {
+        return AppendNormalForm(filling_, raw, utf8_check, epoch_seconds);
+      }),
+      thread_([this] { Run(); }) {}
 
 BlockEncoder::~BlockEncoder() {
   Stop();
@@ -75,8 +80,9 @@ void BlockEncoder::Run() {
 
 bool BlockEncoder::Fill(EncodedBlock* block) {
   bool more = true;
+  filling_ = block;
   while (block->rows.size() < kBlockRows && block->bytes.size() < kBlockBytes) {
-    arrow::Result<bool> next = source_->Next(&event_, &row_);
+    arrow::Result<bool> next = source_->Next(&event_, &row_, shortcut_);
     if (!next.ok()) {
       block->input_error = next.status();
       more = false;
@@ -88,6 +94,8 @@ bool BlockEncoder::Fill(EncodedBlock* block) {
     }
     if (row_.kind == source::SourceRow::Kind::kRejected) {
       AppendReject(block, row_);
+    } else if (row_.taken_by_shortcut) {
+      FinishNormalForm(block, row_);
     } else {
       Append(block, event_, row_);
     }
@@ -107,6 +115,29 @@ void BlockEncoder::Append(EncodedBlock* block, const Event& event, const source:
   encoded.text_offset = static_cast<uint32_t>(block->bytes.size());
   AppendEventJson(event, &block->bytes);
   encoded.text_size = static_cast<uint32_t>(block->bytes.size() - encoded.text_offset);
+}
+
+// Most rows: their fields are already what BuildEvent would make of them, so they go straight
+// from the CSV to JSON (the value first, then the key) without being copied into an Event.
+bool BlockEncoder::AppendNormalForm(EncodedBlock* block, const RawEvent& raw, Utf8Check utf8_check,
+                                    int64_t* epoch_seconds) {
+  const size_t value_offset = block->bytes.size();
+  if (!AppendNormalFormEventJson(raw, utf8_check, &block->bytes, epoch_seconds)) return false;
+  EncodedRow& encoded = block->rows.emplace_back();
+  encoded.kind = EncodedRow::Kind::kMessage;
+  encoded.text_offset = static_cast<uint32_t>(value_offset);
+  encoded.text_size = static_cast<uint32_t>(block->bytes.size() - value_offset);
+  encoded.key_offset = static_cast<uint32_t>(block->bytes.size());
+  encoded.key_size = static_cast<uint32_t>(raw.visitor_id.size());
+  block->bytes += raw.visitor_id;
+  return true;
+}
+
+// The row's line and time, known once the source has finished with it.
+void BlockEncoder::FinishNormalForm(EncodedBlock* block, const source::SourceRow& row) {
+  EncodedRow& encoded = block->rows.back();
+  encoded.line = row.line;
+  encoded.event_time_ms = row.event_time_ms;
 }
 
 void BlockEncoder::AppendReject(EncodedBlock* block, const source::SourceRow& row) {

@@ -79,12 +79,16 @@ class BlockEncoder {
   // Reads rows into the block until it is full or the input ends; false at the end (or on error).
   bool Fill(EncodedBlock* block);
   void Append(EncodedBlock* block, const Event& event, const source::SourceRow& row);
+  bool AppendNormalForm(EncodedBlock* block, const RawEvent& raw, Utf8Check utf8_check, int64_t* epoch_seconds);
+  void FinishNormalForm(EncodedBlock* block, const source::SourceRow& row);
   void AppendReject(EncodedBlock* block, const source::SourceRow& row);
 
   source::EventSource* source_;
   const size_t queue_blocks_;
   Event event_;  // reused between rows: its strings keep their capacity
   source::SourceRow row_;
+  EncodedBlock* filling_ = nullptr;  // the block Fill() is filling, for shortcut_
+  source::RowShortcut shortcut_;
 
   std::mutex mutex_;
   std::condition_variable ready_;  // a block was queued, or the input ended

@@ -178,6 +178,53 @@ TEST(JsonCodec, EscapesEveryByteThatNeedsItAtEveryPositionAndLength) {
   }
 }
 
+// The producer's shortcut must write exactly what BuildEvent + AppendEventJson write, and only
+// for rows BuildEvent accepts as they are. Every field of a clean row is replaced in turn by
+// variants (blanks, case, empty, too long, escapes, bad UTF-8, other timestamp spellings...).
+TEST(JsonCodec, NormalFormShortcutWritesWhatTheEventWouldOrDeclines) {
+  const std::string long_text(kMaxFieldBytes + 1, 'x');
+  const std::vector<std::string> variants = {
+      "", " ", "a", " a", "a ", "a\t", "A", "Mobile", "mobile", "view", "View", "addtocart", "transaction",
+      "tx_1", "q\"uote", "back\\slash", "new\nline", "caf\xC3\xA9", "bad\xFF", long_text,
+      "2015-05-03 03:00:04", "2015-05-03T03:00:04", "2015-05-03 03:00:04Z", " 2015-05-03 03:00:04",
+      "2015-02-30 00:00:00", "1999-12-31 23:59:59", "2100-01-01 00:00:00", "1", "0", "01", "17", "-3",
+      "123456789012345678", "0123456789abcdef0123456789abcdef"};
+  const RawEvent clean{"0123456789abcdef0123456789abcdef", "42", "2015-05-03 03:00:04", "257597", "view",
+                       "355908", "", "mobile", "Safari", "iOS"};
+  int taken = 0;
+  int declined = 0;
+  for (const EventFieldSpec& spec : kEventFields) {
+    for (const std::string& variant : variants) {
+      for (const std::string_view transaction_id : {std::string_view(), std::string_view("tx_9")}) {
+        for (const Utf8Check check : {Utf8Check::kPerField, Utf8Check::kKnownValidUtf8}) {
+          RawEvent raw = clean;
+          raw.transaction_id = transaction_id;
+          raw.*spec.raw = variant;
+          if (check == Utf8Check::kKnownValidUtf8 && !IsValidUtf8(variant)) continue;  // not a promise to break
+          std::string shortcut = "prefix";
+          int64_t seconds = -1;
+          const bool took = AppendNormalFormEventJson(raw, check, &shortcut, &seconds);
+          Event event;
+          const arrow::Status built = BuildEvent(raw, &event, check);
+          if (!took) {
+            EXPECT_EQ(shortcut, "prefix") << spec.column.name << "=" << variant;
+            ++declined;
+            continue;
+          }
+          ++taken;
+          ASSERT_TRUE(built.ok()) << spec.column.name << "=" << variant << ": " << built.ToString();
+          std::string expected = "prefix";
+          AppendEventJson(event, &expected);
+          EXPECT_EQ(shortcut, expected) << spec.column.name << "=" << variant;
+          EXPECT_EQ(seconds, event.timestamp);
+        }
+      }
+    }
+  }
+  EXPECT_GT(taken, 100);
+  EXPECT_GT(declined, 100);
+}
+
 TEST(JsonCodec, RoundTripsAnEvent) {
   Event event;
   event.source_id = "abc";

@@ -115,14 +115,17 @@ TEST(MessageValue, IsCompactJsonWithEscapes) {
             "\"browser\":\"Caf\xC3\xA9\",\"os\":null}");
 }
 
-// A generator-layout CSV of `rows` rows; every `bad_every`-th row has an unknown event type.
+// A generator-layout CSV of `rows` rows; every `bad_every`-th row has an unknown event type. Most
+// rows are in normal form; every third needs normalising (an upper-case device, a blank around the
+// item), so both of the encoder's paths run.
 std::filesystem::path WriteCsv(const test_support::TempDir& dir, int rows, int bad_every) {
   const std::filesystem::path path = dir.path() / "events.csv";
   std::ofstream out(path);
   out << "timestamp,visitor_id,event_type,item_id,transaction_id,device,browser,os\n";
   for (int k = 1; k <= rows; ++k) {
     out << "2015-06-02 10:" << (10 + k / 60 % 50) << ":" << (10 + k % 50) << ",v" << k << ","
-        << (k % bad_every == 0 ? "click" : "view") << ",i" << k % 97 << ",,Mobile,Safari,iOS\n";
+        << (k % bad_every == 0 ? "click" : "view") << (k % 3 == 1 ? ", i" : ",i") << k % 97 << ","
+        << (k % 3 == 2 ? ",Mobile" : ",mobile") << ",Safari,iOS\n";
   }
   return path;
 }
