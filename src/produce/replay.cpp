@@ -250,9 +250,11 @@ std::vector<std::pair<std::string, std::string>> ReplayProducerDefaults() {
       {"queue.buffering.max.messages", "100000"},
       // What bounds the producer's memory: the queue is what grows with the input (a longer run
       // fills it further; 100,000 queued events took ~45 MB, peak RSS +48% from 200k to 2M
-      // events). 16 MB of values (~60,000 events) still keeps batch.size-full batches in flight on
-      // every partition: peak RSS ~75 MB at both sizes.
-      {"queue.buffering.max.kbytes", "16384"},
+      // events). 8 MB of values (~30,000 events) still fills batch.size batches on six partitions
+      // (avg 3,860 events per request, as with 100,000), and a short queue keeps the events
+      // librdkafka copies into requests warm in cache: less CPU than 16 MB. Peak RSS ~61 MB at
+      // both 200k and 2M events.
+      {"queue.buffering.max.kbytes", "8192"},
   };
 }
 
