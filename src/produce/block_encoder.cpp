@@ -99,6 +99,7 @@ bool BlockEncoder::Fill(EncodedBlock* block) {
     } else {
       Append(block, event_, row_);
     }
+    block->rows.back().input_end = source_->bytes_consumed();
   }
   block->bytes_consumed = source_->bytes_consumed();
   return more;

@@ -29,6 +29,7 @@ struct EncodedRow {
   Kind kind = Kind::kMessage;
   int64_t line = 0;
   int64_t event_time_ms = 0;  // the event's original time, for --speed replay
+  int64_t input_end = 0;      // bytes of the input consumed once this row was read (progress)
   // Into EncodedBlock::bytes. A message's key is its visitor_id and its text is its JSON value; a
   // rejected row has no key and its text is the reason.
   uint32_t key_offset = 0;

@@ -63,7 +63,6 @@ class ReplayLoop {
     while (!stop_.requested.load()) {
       std::unique_ptr<EncodedBlock> block = encoder.Next();
       if (!block) break;
-      bytes_consumed_ = block->bytes_consumed;
       const bool go_on = SendBlock(*block);
       arrow::Status input_error = std::move(block->input_error);
       encoder.Recycle(std::move(block));
@@ -84,6 +83,7 @@ class ReplayLoop {
         return false;
       }
       ++summary_.read;
+      bytes_consumed_ = row.input_end;
       if (row.kind == EncodedRow::Kind::kRejected) {
         if (!SendPending()) return false;
         ReportReject(row.line, block.Text(row));
@@ -226,7 +226,7 @@ class ReplayLoop {
   ReplaySummary summary_;
   int64_t produce_errors_ = 0;
   int64_t sent_at_last_poll_ = 0;
-  int64_t bytes_consumed_ = 0;  // of the input, as of the block being sent
+  int64_t bytes_consumed_ = 0;  // of the input, up to the last row sent (or read while waiting)
   std::vector<kafka::KeyedValue> pending_;
   Clock::time_point start_;
   Clock::time_point next_report_;

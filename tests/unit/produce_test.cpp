@@ -151,6 +151,7 @@ TEST(BlockEncoder, HandsOverEveryRowInOrderAcrossBlocks) {
       ASSERT_TRUE(more);
       ++rows;
       ASSERT_EQ(row.line, expected_row.line);
+      ASSERT_EQ(row.input_end, expected_source->bytes_consumed());  // progress follows the rows sent
       if (expected_row.kind == source::SourceRow::Kind::kRejected) {
         ++rejected;
         ASSERT_EQ(row.kind, EncodedRow::Kind::kRejected);
