@@ -18,6 +18,14 @@ namespace clickstream {
 // Appends the event's JSON to *out (no newline). Empty optional fields are written as null.
 void AppendEventJson(const Event& event, std::string* out);
 
+// The producer's shortcut past the Event: when the raw fields are already exactly what BuildEvent
+// would make of them (trimmed, lower-case event_type and device, a "YYYY-MM-DD HH:MM:SS" timestamp,
+// every rule met), appends the same bytes AppendEventJson would write for the built event, sets
+// *epoch_seconds and returns true. Otherwise appends nothing and returns false: the caller then
+// takes BuildEvent (which also gives the reason for a bad row) and AppendEventJson. Most rows of a
+// clean export qualify, and skip copying every field into an Event and back out.
+bool AppendNormalFormEventJson(const RawEvent& raw, Utf8Check utf8_check, std::string* out, int64_t* epoch_seconds);
+
 // Decodes and validates messages; keeps its parse buffers between calls, so one decoder per thread.
 class EventJsonDecoder {
  public:

@@ -66,6 +66,40 @@ void WriteTwoDigits(unsigned value, char* out) { std::memcpy(out, &kDigitPairs[2
 
 }  // namespace
 
+namespace {
+
+constexpr size_t kDateChars = 10;
+
+// Clickstreams come in time order, so consecutive timestamps nearly always share their day: the
+// calendar arithmetic runs once per day instead of once per event (a tenth of the producer's
+// per-row instructions, callgrind). One cache per thread, so threads never share one.
+struct DayCache {
+  int64_t days = 0;
+  char text[kDateChars] = {};
+  bool valid = false;
+};
+
+// "YYYY-MM-DD" of the day, from the cache when it is the last day formatted on this thread.
+const char* DateText(int64_t days) {
+  thread_local DayCache cache;
+  if (!cache.valid || cache.days != days) {
+    const CivilDate date = CivilFromDays(days);
+    // Years outside 0..9999 cannot be written in four digits; the last four are, as before.
+    const auto year = static_cast<unsigned>(date.year) % 10000;
+    WriteTwoDigits(year / 100, cache.text);
+    WriteTwoDigits(year % 100, cache.text + 2);
+    cache.text[4] = '-';
+    WriteTwoDigits(date.month, cache.text + 5);
+    cache.text[7] = '-';
+    WriteTwoDigits(date.day, cache.text + 8);
+    cache.days = days;
+    cache.valid = true;
+  }
+  return cache.text;
+}
+
+}  // namespace
+
 std::optional<int64_t> ParseDate(std::string_view text) {
   if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
   unsigned year, month, day;
@@ -76,12 +110,29 @@ std::optional<int64_t> ParseDate(std::string_view text) {
   return DaysFromCivil(static_cast<int>(year), month, day);
 }
 
+namespace {
+
+// ParseDate, remembering the last valid date parsed on this thread (see DayCache).
+std::optional<int64_t> ParseDayOf(std::string_view date) {
+  thread_local DayCache cache;
+  if (cache.valid && std::memcmp(cache.text, date.data(), kDateChars) == 0) return cache.days;
+  const std::optional<int64_t> days = ParseDate(date);
+  if (days) {
+    std::memcpy(cache.text, date.data(), kDateChars);
+    cache.days = *days;
+    cache.valid = true;
+  }
+  return days;
+}
+
+}  // namespace
+
 std::optional<int64_t> ParseTimestamp(std::string_view text) {
   if (text.size() == 20 && text[19] == 'Z') text.remove_suffix(1);
   if (text.size() != 19 || (text[10] != ' ' && text[10] != 'T') || text[13] != ':' || text[16] != ':') {
     return std::nullopt;
   }
-  const auto days = ParseDate(text.substr(0, 10));
+  const auto days = ParseDayOf(text.substr(0, 10));
   unsigned hour, minute, second;
   if (!days || !ReadDigits(text, 11, 2, &hour) || !ReadDigits(text, 14, 2, &minute) ||
       !ReadDigits(text, 17, 2, &second) || hour > 23 || minute > 59 || second > 59) {
@@ -93,15 +144,7 @@ std::optional<int64_t> ParseTimestamp(std::string_view text) {
 void FormatTimestamp(int64_t epoch_seconds, char* out) {
   const int64_t days = FloorDiv(epoch_seconds, kSecondsPerDay);
   const int64_t second_of_day = epoch_seconds - days * kSecondsPerDay;
-  const CivilDate date = CivilFromDays(days);
-  // Years outside 0..9999 cannot be written in four digits; the last four are, as before.
-  const auto year = static_cast<unsigned>(date.year) % 10000;
-  WriteTwoDigits(year / 100, out);
-  WriteTwoDigits(year % 100, out + 2);
-  out[4] = '-';
-  WriteTwoDigits(date.month, out + 5);
-  out[7] = '-';
-  WriteTwoDigits(date.day, out + 8);
+  std::memcpy(out, DateText(days), kDateChars);
   out[10] = ' ';
   const auto seconds = static_cast<unsigned>(second_of_day);
   WriteTwoDigits(seconds / 3600, out + 11);

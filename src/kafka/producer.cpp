@@ -110,6 +110,53 @@ arrow::Status Producer::Produce(const OutgoingMessage& message, const std::atomi
   }
 }
 
+arrow::Status Producer::ProduceBatch(std::string_view topic_name, std::span<const KeyedValue> messages,
+                                    BatchOutcome* outcome, const std::atomic<bool>* stop) {
+  rd_kafka_topic_t* topic = TopicHandle(topic_name);
+  if (topic == nullptr) {
+    return arrow::Status::IOError("cannot produce to ", topic_name, ": ", rd_kafka_err2str(rd_kafka_last_error()));
+  }
+  size_t next = 0;
+  while (next < messages.size()) {
+    const size_t count = messages.size() - next;
+    batch_.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      const KeyedValue& message = messages[next + i];
+      rd_kafka_message_t& entry = batch_[i];
+      entry = rd_kafka_message_t{};
+      entry.payload = const_cast<char*>(message.value.data());
+      entry.len = message.value.size();
+      entry.key = const_cast<char*>(message.key.data());
+      entry.key_len = message.key.size();
+    }
+    rd_kafka_produce_batch(topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, batch_.data(), static_cast<int>(count));
+    // librdkafka refuses every message after the first that met a full queue, so the accepted ones
+    // are the ones before it, minus those refused for their own reasons.
+    size_t refused_for_room = count;
+    for (size_t i = 0; i < count; ++i) {
+      const rd_kafka_resp_err_t code = batch_[i].err;
+      if (code == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ++outcome->enqueued;
+        ++counts_.produced;
+      } else if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        refused_for_room = i;
+        break;
+      } else {
+        ++outcome->failed;
+        if (outcome->first_error.empty()) {
+          outcome->first_error = std::string("cannot produce to ") + std::string(topic_name) + ": " + rd_kafka_err2str(code);
+        }
+      }
+    }
+    next += refused_for_room;
+    if (next == messages.size()) break;
+    // The queue drains as the broker acknowledges; serving reports is what frees the room.
+    if (stop != nullptr && stop->load()) return arrow::Status::Cancelled("stopped while the queue was full");
+    rd_kafka_poll(handle_, 100);
+  }
+  return arrow::Status::OK();
+}
+
 rd_kafka_topic_t* Producer::TopicHandle(std::string_view name) {
   if (topic_ != nullptr && name == topic_name_) return topic_;
   if (topic_ != nullptr) rd_kafka_topic_destroy(topic_);

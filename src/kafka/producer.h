@@ -44,6 +44,19 @@ struct OutgoingMessage {
   void* opaque = nullptr;                     // returned in the message's DeliveryReport
 };
 
+// One message of a ProduceBatch(): key and value, copied by librdkafka as with OutgoingMessage.
+struct KeyedValue {
+  std::string_view key;
+  std::string_view value;
+};
+
+// What ProduceBatch() did with the messages it was given.
+struct BatchOutcome {
+  int64_t enqueued = 0;     // accepted, in order; their delivery reports follow
+  int64_t failed = 0;       // refused for good (e.g. over message.max.bytes); no report follows
+  std::string first_error;  // why the first refused message was refused
+};
+
 struct DeliveryReport {
   bool delivered = true;
   std::string_view error;  // why not, when not delivered; valid during the callback only
@@ -82,6 +95,14 @@ class Producer {
   // there is room; gives up with Status::Cancelled once *stop (if given) becomes true.
   arrow::Status Produce(const OutgoingMessage& message, const std::atomic<bool>* stop = nullptr);
 
+  // Enqueues headerless messages to one topic with one call per batch (rd_kafka_produce_batch):
+  // the topic is locked and the clock read once per batch rather than per message. Order is kept:
+  // when the local queue fills, serves delivery reports and resumes at the first message that did
+  // not fit. Adds to *outcome; Status::Cancelled once *stop (if given) becomes true while the
+  // queue is full (outcome->enqueued then says how far it got).
+  arrow::Status ProduceBatch(std::string_view topic, std::span<const KeyedValue> messages, BatchOutcome* outcome,
+                             const std::atomic<bool>* stop = nullptr);
+
   // Serves delivery reports and error events; waits at most timeout_ms for the first one.
   void Poll(int timeout_ms = 0);
 
@@ -110,6 +131,7 @@ class Producer {
   DeliveryCounts counts_;
   std::string fatal_error_;
   std::vector<rd_kafka_vu_s> fields_;
+  std::vector<rd_kafka_message_s> batch_;  // ProduceBatch's array, reused between calls
   std::string topic_name_;
   rd_kafka_topic_s* topic_ = nullptr;  // for topic_name_; released before the client
   std::vector<std::string> header_names_;

@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "event/event.h"
@@ -14,7 +16,57 @@ namespace {
 
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+constexpr uint64_t kLowBits = 0x7F7F7F7F7F7F7F7FULL;
+
+// The high bit of exactly each zero byte of the word (no borrow runs from one byte into the next,
+// so the bits give positions, not only a yes or no).
+inline uint64_t ZeroBytes(uint64_t word) { return ~(((word & kLowBits) + kLowBits) | word | kLowBits); }
+
+inline uint64_t BytesEqual(uint64_t word, char c) { return ZeroBytes(word ^ (kOnes * static_cast<uint8_t>(c))); }
+
 }  // namespace
+
+// One pass over the line, eight bytes at a time: cuts it at its commas and notes whether it holds a
+// quote or any non-ASCII byte. Per-field searches cost a call each and a third of the reader's
+// instructions (callgrind).
+CsvReader::LineShape CsvReader::SplitAtCommas(std::string_view text, std::vector<std::string_view>* fields) {
+  LineShape shape;
+  const char* data = text.data();
+  const size_t size = text.size();
+  uint64_t quotes = 0;
+  uint64_t high = 0;
+  size_t field_begin = 0;
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, data + i, sizeof(word));
+    quotes |= BytesEqual(word, '"');
+    high |= word & kHighBits;
+    // Little-endian: the lowest set bit is the first comma of the word.
+    for (uint64_t commas = BytesEqual(word, ','); commas != 0; commas &= commas - 1) {
+      const size_t comma = i + static_cast<size_t>(std::countr_zero(commas)) / 8;
+      fields->emplace_back(data + field_begin, comma - field_begin);
+      field_begin = comma + 1;
+    }
+  }
+  for (; i < size; ++i) {
+    const char c = data[i];
+    if (c == ',') {
+      fields->emplace_back(data + field_begin, i - field_begin);
+      field_begin = i + 1;
+    } else if (c == '"') {
+      quotes = 1;
+    } else if (static_cast<unsigned char>(c) >= 0x80) {
+      high = 1;
+    }
+  }
+  fields->emplace_back(data + field_begin, size - field_begin);
+  shape.has_quote = quotes != 0;
+  shape.ascii = high == 0;
+  return shape;
+}
 
 CsvReader::CsvReader(std::FILE* stream, bool owns_stream, size_t buffer_bytes)
     : stream_(stream), owns_stream_(owns_stream), buffer_(buffer_bytes) {
@@ -96,23 +148,17 @@ bool CsvReader::ParseRecord(CsvRecord* record) {
   const auto* newline = static_cast<const char*>(std::memchr(start, '\n', available));
   if (newline == nullptr && !eof_) return false;
   const size_t length = newline != nullptr ? static_cast<size_t>(newline - start) : available;
-  if (std::memchr(start, '"', length) != nullptr) return ParseQuoted(record, begin_);
-
-  // Fast path: no quotes, so the record is this one line and fields are views into the buffer.
   std::string_view text(start, length);
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
   record->line = line_;
   record->error.clear();
   record->fields.clear();
-  // One pass over the line instead of one per field in BuildEvent (a tenth of the CSV source's
-  // instructions, callgrind).
-  record->known_valid_utf8 = IsValidUtf8(text);
-  while (true) {
-    const size_t comma = text.find(',');
-    record->fields.push_back(text.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
+  const LineShape shape = SplitAtCommas(text, &record->fields);
+  if (shape.has_quote) return ParseQuoted(record, begin_);
+  // Fast path: no quotes, so the record is this one line and fields are views into the buffer.
+  // The UTF-8 check runs once over the line instead of once per field in BuildEvent, and only
+  // when the line is not plain ASCII.
+  record->known_valid_utf8 = shape.ascii || IsValidUtf8(text);
   const size_t consumed = length + (newline != nullptr ? 1 : 0);
   begin_ += consumed;
   bytes_consumed_ += static_cast<int64_t>(consumed);

@@ -55,6 +55,11 @@ class CsvReader {
   arrow::Result<bool> Refill();
   // Parses one record starting at begin_; false when the buffer holds no complete record yet.
   bool ParseRecord(CsvRecord* record);
+  struct LineShape {
+    bool has_quote = false;
+    bool ascii = true;
+  };
+  static LineShape SplitAtCommas(std::string_view text, std::vector<std::string_view>* fields);
   bool ParseQuoted(CsvRecord* record, size_t start);
   void SkipOverlongRecord();
 

@@ -108,11 +108,14 @@ arrow::Result<std::unique_ptr<EventSource>> EventSource::FromReader(std::unique_
       new EventSource(std::move(reader), layout, columns, header.fields.size(), std::move(source_id)));
 }
 
-arrow::Result<bool> EventSource::Next(Event* event, SourceRow* row) {
+arrow::Result<bool> EventSource::Next(Event* event, SourceRow* row) { return Next(event, row, nullptr); }
+
+arrow::Result<bool> EventSource::Next(Event* event, SourceRow* row, const RowShortcut& shortcut) {
   ARROW_ASSIGN_OR_RAISE(bool more, reader_->Next(&record_));
   if (!more) return false;
   row->line = record_.line;
-  const arrow::Status status = ToEvent(record_, event, row);
+  row->taken_by_shortcut = false;
+  const arrow::Status status = ToEvent(record_, event, row, shortcut);
   if (status.ok()) {
     row->kind = SourceRow::Kind::kEvent;
     row->reason.clear();
@@ -123,7 +126,8 @@ arrow::Result<bool> EventSource::Next(Event* event, SourceRow* row) {
   return true;
 }
 
-arrow::Status EventSource::ToEvent(const CsvRecord& record, Event* event, SourceRow* row) {
+arrow::Status EventSource::ToEvent(const CsvRecord& record, Event* event, SourceRow* row,
+                                   const RowShortcut& shortcut) {
   if (!record.error.empty()) return arrow::Status::Invalid(record.error);
   const auto& fields = record.fields;
   if (fields.size() != column_count_) {
@@ -143,8 +147,14 @@ arrow::Status EventSource::ToEvent(const CsvRecord& record, Event* event, Source
     row->event_time_ms = millis;
   }
   // The fields not cut from the record (identity, RetailRocket's timestamp) are ASCII.
-  ARROW_RETURN_NOT_OK(
-      BuildEvent(raw, event, record.known_valid_utf8 ? Utf8Check::kKnownValidUtf8 : Utf8Check::kPerField));
+  const Utf8Check utf8_check = record.known_valid_utf8 ? Utf8Check::kKnownValidUtf8 : Utf8Check::kPerField;
+  int64_t epoch_seconds = 0;
+  if (shortcut && shortcut(raw, utf8_check, &epoch_seconds)) {
+    row->taken_by_shortcut = true;
+    if (layout_ == CsvLayout::kGenerator) row->event_time_ms = epoch_seconds * 1000;
+    return arrow::Status::OK();
+  }
+  ARROW_RETURN_NOT_OK(BuildEvent(raw, event, utf8_check));
   if (layout_ == CsvLayout::kGenerator) row->event_time_ms = event->timestamp * 1000;
   return arrow::Status::OK();
 }

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -41,7 +42,14 @@ struct SourceRow {
   int64_t line = 0;
   int64_t event_time_ms = 0;  // the event's original time, for --speed replay
   std::string reason;         // why a rejected row was rejected
+  bool taken_by_shortcut = false;  // a valid row its RowShortcut took as it was: no Event was built
 };
+
+// A look at a row's fields before they are built into an Event (the producer writes rows already in
+// normal form straight to JSON). Returns true when it took the row as it is, with the event's time
+// in seconds; it may only do so for a row BuildEvent would accept. False: the row goes on to
+// BuildEvent as usual.
+using RowShortcut = std::function<bool(const RawEvent& raw, Utf8Check utf8_check, int64_t* epoch_seconds)>;
 
 // RetailRocket's epoch milliseconds, checked against the accepted event times, or the reason why not.
 arrow::Result<int64_t> ParseEpochMillis(std::string_view text);
@@ -57,6 +65,9 @@ class EventSource {
 
   // Reads the next row into *event (when valid) and *row. Returns false at the end of input.
   arrow::Result<bool> Next(Event* event, SourceRow* row);
+  // The same, offering each well-formed row to `shortcut` first: when it takes the row,
+  // row->taken_by_shortcut is set and *event is left as it was.
+  arrow::Result<bool> Next(Event* event, SourceRow* row, const RowShortcut& shortcut);
 
   CsvLayout layout() const { return layout_; }
   const std::string& source_id() const { return source_id_; }
@@ -68,7 +79,7 @@ class EventSource {
   using Columns = std::array<int, kEventFieldCount>;
   EventSource(std::unique_ptr<CsvReader> reader, CsvLayout layout, Columns columns, size_t column_count,
               std::string source_id);
-  arrow::Status ToEvent(const CsvRecord& record, Event* event, SourceRow* row);
+  arrow::Status ToEvent(const CsvRecord& record, Event* event, SourceRow* row, const RowShortcut& shortcut);
 
   FilePtr spooled_input_;  // standard input's copy, which reader_ reads; closed after it
   std::unique_ptr<CsvReader> reader_;

@@ -1,5 +1,8 @@
+#include <cstdio>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -33,6 +36,27 @@ TEST(Timestamp, RejectsImpossibleValues) {
 TEST(Timestamp, DatesBeforeTheEpoch) {
   EXPECT_EQ(FormatTimestamp(-1), "1969-12-31 23:59:59");
   EXPECT_EQ(FormatDate(86400 * 365), "1971-01-01");
+}
+
+// Parsing and formatting remember the last day; times that hop between days, and a bad date
+// that shares nothing but its time with a good one, must never be served the wrong day.
+TEST(Timestamp, DayChangesAndBadDatesAfterGoodOnesAreNeverCached) {
+  const std::vector<std::pair<std::string, int64_t>> times = {
+      {"2015-05-03 23:59:59", 1430697599}, {"2015-05-04 00:00:00", 1430697600},
+      {"2015-05-03 12:00:00", 1430654400}, {"2015-05-03 12:00:01", 1430654401},
+      {"2016-02-29 00:00:00", 1456704000}, {"2015-05-04 00:00:00", 1430697600},
+  };
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [text, seconds] : times) {
+      EXPECT_EQ(ParseTimestamp(text), seconds) << text;
+      EXPECT_EQ(FormatTimestamp(seconds), text);
+    }
+  }
+  EXPECT_TRUE(ParseTimestamp("2016-02-29 00:00:00"));
+  EXPECT_FALSE(ParseTimestamp("2015-02-29 00:00:00"));
+  EXPECT_FALSE(ParseTimestamp("2015-02-29 00:00:00"));
+  EXPECT_EQ(FormatTimestamp(-1), "1969-12-31 23:59:59");
+  EXPECT_EQ(FormatTimestamp(0), "1970-01-01 00:00:00");
 }
 
 TEST(Utf8, AcceptsWellFormedAndRejectsBroken) {
@@ -103,6 +127,102 @@ TEST(BuildEvent, NamesTheReasonForEachKindOfBadEvent) {
     ASSERT_FALSE(status.ok()) << bad.what;
     EXPECT_NE(status.message().find(bad.reason), std::string::npos) << bad.what << ": " << status.message();
   }
+}
+
+std::string EscapedJsonString(const std::string& text) {
+  std::string quoted = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"': quoted += "\\\""; break;
+      case '\\': quoted += "\\\\"; break;
+      case '\n': quoted += "\\n"; break;
+      case '\r': quoted += "\\r"; break;
+      case '\t': quoted += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escape[8];
+          std::snprintf(escape, sizeof(escape), "\\u%04x", static_cast<unsigned>(c));
+          quoted += escape;
+        } else {
+          quoted += c;
+        }
+    }
+  }
+  return quoted + "\"";
+}
+
+// The encoder copies short texts a word at a time and checks them in registers: every length
+// from 1 to 40, with a byte that needs escaping (or a harmless neighbour of one: space, '#', ']',
+// a UTF-8 byte) at every position, must come out exactly as escaped byte by byte.
+TEST(JsonCodec, EscapesEveryByteThatNeedsItAtEveryPositionAndLength) {
+  Event event;
+  event.source_id = "0123456789abcdef0123456789abcdef";
+  event.source_line = 7;
+  event.timestamp = 1430622004;
+  event.event_type = EventType::kView;
+  event.item_id = "item";
+  for (size_t length = 1; length <= 40; ++length) {
+    for (size_t position = 0; position < length; ++position) {
+      for (const char special : {'"', '\\', '\n', '\x01', '\x1f', ' ', '#', ']', '!', '\xC3'}) {
+        std::string text(length, 'a');
+        text[position] = special;
+        event.visitor_id = text;
+        event.os = text;
+        std::string json;
+        AppendEventJson(event, &json);
+        const std::string expected = EscapedJsonString(text);
+        ASSERT_NE(json.find("\"visitor_id\":" + expected + ","), std::string::npos) << json;
+        ASSERT_NE(json.find("\"os\":" + expected + "}"), std::string::npos) << json;
+      }
+    }
+  }
+}
+
+// The producer's shortcut must write exactly what BuildEvent + AppendEventJson write, and only
+// for rows BuildEvent accepts as they are. Every field of a clean row is replaced in turn by
+// variants (blanks, case, empty, too long, escapes, bad UTF-8, other timestamp spellings...).
+TEST(JsonCodec, NormalFormShortcutWritesWhatTheEventWouldOrDeclines) {
+  const std::string long_text(kMaxFieldBytes + 1, 'x');
+  const std::vector<std::string> variants = {
+      "", " ", "a", " a", "a ", "a\t", "A", "Mobile", "mobile", "view", "View", "addtocart", "transaction",
+      "tx_1", "q\"uote", "back\\slash", "new\nline", "caf\xC3\xA9", "bad\xFF", long_text,
+      "2015-05-03 03:00:04", "2015-05-03T03:00:04", "2015-05-03 03:00:04Z", " 2015-05-03 03:00:04",
+      "2015-02-30 00:00:00", "1999-12-31 23:59:59", "2100-01-01 00:00:00", "1", "0", "01", "17", "-3",
+      "123456789012345678", "0123456789abcdef0123456789abcdef"};
+  const RawEvent clean{"0123456789abcdef0123456789abcdef", "42", "2015-05-03 03:00:04", "257597", "view",
+                       "355908", "", "mobile", "Safari", "iOS"};
+  int taken = 0;
+  int declined = 0;
+  for (const EventFieldSpec& spec : kEventFields) {
+    for (const std::string& variant : variants) {
+      for (const std::string_view transaction_id : {std::string_view(), std::string_view("tx_9")}) {
+        for (const Utf8Check check : {Utf8Check::kPerField, Utf8Check::kKnownValidUtf8}) {
+          RawEvent raw = clean;
+          raw.transaction_id = transaction_id;
+          raw.*spec.raw = variant;
+          if (check == Utf8Check::kKnownValidUtf8 && !IsValidUtf8(variant)) continue;  // not a promise to break
+          std::string shortcut = "prefix";
+          int64_t seconds = -1;
+          const bool took = AppendNormalFormEventJson(raw, check, &shortcut, &seconds);
+          Event event;
+          const arrow::Status built = BuildEvent(raw, &event, check);
+          if (!took) {
+            EXPECT_EQ(shortcut, "prefix") << spec.column.name << "=" << variant;
+            ++declined;
+            continue;
+          }
+          ++taken;
+          ASSERT_TRUE(built.ok()) << spec.column.name << "=" << variant << ": " << built.ToString();
+          std::string expected = "prefix";
+          AppendEventJson(event, &expected);
+          EXPECT_EQ(shortcut, expected) << spec.column.name << "=" << variant;
+          EXPECT_EQ(seconds, event.timestamp);
+        }
+      }
+    }
+  }
+  EXPECT_GT(taken, 100);
+  EXPECT_GT(declined, 100);
 }
 
 TEST(JsonCodec, RoundTripsAnEvent) {

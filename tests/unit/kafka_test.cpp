@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "kafka/config.h"
 #include "kafka/connection_check.h"
 #include "kafka/handle.h"  // white-box: reads the built configuration back through librdkafka
+#include "kafka/producer.h"
 #include "result_assertions.h"
 
 namespace clickstream::kafka {
@@ -135,6 +137,48 @@ TEST(CheckConnection, AnUnreachableAddressFailsAtTheDeadlineNamingTheCause) {
       << status.message();
   EXPECT_NE(status.message().find("Connection refused"), std::string::npos) << status.message();
   EXPECT_LT(elapsed, std::chrono::seconds(5));
+}
+
+// A producer whose broker never answers (nothing listens on port 1), with room for ten messages.
+std::unique_ptr<Producer> ProducerWithRoomForTen(std::vector<std::string> more_properties = {}) {
+  KafkaOptions options;
+  options.bootstrap_servers = "127.0.0.1:1";
+  options.properties = {"log_level=0", "queue.buffering.max.messages=10", "message.max.bytes=1000"};
+  for (std::string& property : more_properties) options.properties.push_back(std::move(property));
+  auto conf = MakeConf(options, {});
+  EXPECT_TRUE(conf.ok()) << conf.status().ToString();
+  auto producer = Producer::Make(std::move(*conf));
+  EXPECT_TRUE(producer.ok()) << producer.status().ToString();
+  return std::move(*producer);
+}
+
+TEST(ProduceBatch, CountsWhatFitBeforeAFullQueueAndStopsWhenAsked) {
+  std::unique_ptr<Producer> producer = ProducerWithRoomForTen();
+  const std::string oversized(2000, 'x');
+  std::vector<KeyedValue> messages(25, KeyedValue{"key", "value"});
+  messages[3].value = oversized;  // refused on its own, the others still go
+  const std::atomic<bool> stop{true};
+  BatchOutcome outcome;
+  const arrow::Status status = producer->ProduceBatch("batch-test", messages, &outcome, &stop);
+  EXPECT_TRUE(status.IsCancelled()) << status.ToString();
+  EXPECT_EQ(outcome.enqueued, 10);
+  EXPECT_EQ(outcome.failed, 1);
+  EXPECT_NE(outcome.first_error.find("too large"), std::string::npos) << outcome.first_error;
+  EXPECT_EQ(producer->counts().produced, 10);
+}
+
+TEST(ProduceBatch, WaitsForRoomAndResumesWhereTheQueueFilled) {
+  // Undeliverable messages time out quickly, which makes room for the rest of the batch.
+  std::unique_ptr<Producer> producer = ProducerWithRoomForTen({"message.timeout.ms=100"});
+  std::vector<KeyedValue> messages(25, KeyedValue{"key", "value"});
+  BatchOutcome outcome;
+  const arrow::Status status = producer->ProduceBatch("batch-test", messages, &outcome);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(outcome.enqueued, 25);
+  EXPECT_EQ(outcome.failed, 0);
+  ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(producer->counts().produced, 25);
+  EXPECT_EQ(producer->counts().failed, 25);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -13,9 +14,11 @@
 #include <thread>
 
 #include "event/json_codec.h"
+#include "produce/block_encoder.h"
 #include "produce/pacer.h"
 #include "produce/replay.h"
 #include "result_assertions.h"
+#include "temp_dir.h"
 
 namespace clickstream::produce {
 namespace {
@@ -110,6 +113,121 @@ TEST(MessageValue, IsCompactJsonWithEscapes) {
             "\"visitor_id\":\"v\\\"1\\\\\",\"event_type\":\"transaction\","
             "\"item_id\":\"it\\n\\r\\t\\u0001\\u001f\",\"transaction_id\":\"tx\",\"device\":null,"
             "\"browser\":\"Caf\xC3\xA9\",\"os\":null}");
+}
+
+// A generator-layout CSV of `rows` rows; every `bad_every`-th row has an unknown event type. Most
+// rows are in normal form; every third needs normalising (an upper-case device, a blank around the
+// item), so both of the encoder's paths run.
+std::filesystem::path WriteCsv(const test_support::TempDir& dir, int rows, int bad_every) {
+  const std::filesystem::path path = dir.path() / "events.csv";
+  std::ofstream out(path);
+  out << "timestamp,visitor_id,event_type,item_id,transaction_id,device,browser,os\n";
+  for (int k = 1; k <= rows; ++k) {
+    out << "2015-06-02 10:" << (10 + k / 60 % 50) << ":" << (10 + k % 50) << ",v" << k << ","
+        << (k % bad_every == 0 ? "click" : "view") << (k % 3 == 1 ? ", i" : ",i") << k % 97 << ","
+        << (k % 3 == 2 ? ",Mobile" : ",mobile") << ",Safari,iOS\n";
+  }
+  return path;
+}
+
+TEST(BlockEncoder, HandsOverEveryRowInOrderAcrossBlocks) {
+  test_support::TempDir dir("block-encoder");
+  const std::filesystem::path csv = WriteCsv(dir, 5000, 1000);
+  ASSERT_OK_AND_ASSIGN(auto encoded_source, source::EventSource::Open(csv.string()));
+  ASSERT_OK_AND_ASSIGN(auto expected_source, source::EventSource::Open(csv.string()));
+
+  BlockEncoder encoder(encoded_source.get(), 2);
+  Event expected;
+  source::SourceRow expected_row;
+  int blocks = 0;
+  int64_t rows = 0;
+  int64_t rejected = 0;
+  int64_t bytes_consumed = 0;
+  while (std::unique_ptr<EncodedBlock> block = encoder.Next()) {
+    ++blocks;
+    ASSERT_TRUE(block->input_error.ok());
+    for (const EncodedRow& row : block->rows) {
+      ASSERT_OK_AND_ASSIGN(const bool more, expected_source->Next(&expected, &expected_row));
+      ASSERT_TRUE(more);
+      ++rows;
+      ASSERT_EQ(row.line, expected_row.line);
+      ASSERT_EQ(row.input_end, expected_source->bytes_consumed());  // progress follows the rows sent
+      if (expected_row.kind == source::SourceRow::Kind::kRejected) {
+        ++rejected;
+        ASSERT_EQ(row.kind, EncodedRow::Kind::kRejected);
+        EXPECT_EQ(block->Text(row), expected_row.reason);
+        continue;
+      }
+      ASSERT_EQ(row.kind, EncodedRow::Kind::kMessage);
+      std::string json;
+      AppendEventJson(expected, &json);
+      EXPECT_EQ(block->Key(row), expected.visitor_id);
+      EXPECT_EQ(block->Text(row), json);
+      EXPECT_EQ(row.event_time_ms, expected_row.event_time_ms);
+    }
+    bytes_consumed = block->bytes_consumed;
+    encoder.Recycle(std::move(block));
+  }
+  EXPECT_EQ(rows, 5000);
+  EXPECT_EQ(rejected, 5);
+  EXPECT_GE(blocks, 3);  // 2048 rows a block at most
+  EXPECT_EQ(bytes_consumed, static_cast<int64_t>(std::filesystem::file_size(csv)));
+  EXPECT_EQ(encoder.Next(), nullptr);  // and it stays at the end
+}
+
+// A sender that stops (a signal, --limit) leaves the encoder waiting for room in its queue:
+// Stop() must wake it, and the read-ahead must have stayed within a few blocks.
+TEST(BlockEncoder, StopWakesAnEncoderWaitingForRoomAndReadAheadIsBounded) {
+  test_support::TempDir dir("block-encoder-stop");
+  const std::filesystem::path csv = WriteCsv(dir, 50000, 100000);
+  ASSERT_OK_AND_ASSIGN(auto source, source::EventSource::Open(csv.string()));
+  {
+    BlockEncoder encoder(source.get(), 1);
+    std::unique_ptr<EncodedBlock> first = encoder.Next();
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(first->rows.size(), BlockEncoder::kBlockRows);
+    encoder.Stop();
+    EXPECT_EQ(encoder.Next(), nullptr);
+  }  // joins the thread
+  // One block taken, one queued, one being filled when it stopped.
+  EXPECT_LE(source->bytes_consumed(), static_cast<int64_t>(std::filesystem::file_size(csv)) * 3 * 2048 / 50000 + 4096);
+}
+
+// A read error part-way through the input (here: the input's descriptor now names a directory)
+// arrives after every row read before it, in a block of its own or with the last rows, and ends
+// the hand-over.
+TEST(BlockEncoder, AReadErrorFollowsTheRowsReadBeforeItAndEndsTheInput) {
+  test_support::TempDir dir("block-encoder-error");
+  const std::filesystem::path csv = WriteCsv(dir, 100000, 1000000);  // ~6 MB: several 1 MB reads
+  std::FILE* stream = std::fopen(csv.c_str(), "rb");
+  ASSERT_NE(stream, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto source, source::EventSource::FromReader(source::CsvReader::FromStream(stream), "id"));
+  int64_t rows = 0;
+  int64_t last_line = 0;
+  std::string error;
+  {
+    BlockEncoder encoder(source.get(), 1);
+    std::unique_ptr<EncodedBlock> block = encoder.Next();
+    ASSERT_NE(block, nullptr);
+    // The first 1 MB read holds ~17,000 rows; with one block queued the encoder stops long
+    // before it needs the next read, which now fails.
+    const int directory = open(dir.path().c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(directory, 0);
+    ASSERT_GE(dup2(directory, fileno(stream)), 0);
+    close(directory);
+    while (block) {
+      rows += static_cast<int64_t>(block->rows.size());
+      if (!block->rows.empty()) last_line = block->rows.back().line;
+      if (!block->input_error.ok()) error = block->input_error.message();
+      encoder.Recycle(std::move(block));
+      block = encoder.Next();
+    }
+  }
+  std::fclose(stream);
+  EXPECT_NE(error.find("reading input"), std::string::npos) << error;
+  EXPECT_GT(rows, 2 * static_cast<int64_t>(BlockEncoder::kBlockRows));
+  EXPECT_LT(rows, 100000);
+  EXPECT_EQ(last_line, rows + 1);  // no row lost or repeated before the error (the header is line 1)
 }
 
 // Reads the replay's log from a pipe until a line contains `text`; false after the deadline or

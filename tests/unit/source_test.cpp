@@ -96,6 +96,52 @@ TEST(CsvReader, SplitsRecordsWithExactLineNumbers) {
   }
 }
 
+std::vector<std::string> NaiveSplit(const std::string& line) {
+  std::vector<std::string> fields(1);
+  for (const char c : line) {
+    if (c == ',') {
+      fields.emplace_back();
+    } else {
+      fields.back() += c;
+    }
+  }
+  return fields;
+}
+
+// The unquoted fast path reads eight bytes at a time: commas in every position of a word and at
+// its edges, next to bytes one apart from ',' ('-', '+'), quotes and non-ASCII bytes past the
+// first word must all be found exactly.
+TEST(CsvReader, SplitsLongUnquotedLinesAtEveryCommaPosition) {
+  const std::string alphabet = "ab-+,,x-,y.,-,1";
+  std::string input;
+  std::vector<ReadRecord> expected;
+  int64_t line = 1;
+  for (size_t length = 1; length <= 40; ++length) {
+    for (size_t shift = 0; shift < alphabet.size(); ++shift) {
+      std::string text;
+      for (size_t i = 0; i < length; ++i) text += alphabet[(i * 7 + shift) % alphabet.size()];
+      input += text + "\n";
+      expected.push_back({line++, NaiveSplit(text), ""});
+    }
+  }
+  input += std::string(17, 'a') + "\"b,c\n";  // a quote past the first word: the quoted parser judges it
+  expected.push_back({line++, {}, "quote inside unquoted field 1"});
+  EXPECT_EQ(ReadAll(input, CsvReader::kDefaultBufferBytes), expected);
+}
+
+TEST(CsvReader, KnowsALineIsValidUtf8OnlyWhenItIs) {
+  TempFile file("caf\xC3\xA9,plain ascii text,x\nabcdefghij,k\xFF,z\nabcdefghijklmnop,q\n");
+  ASSERT_OK_AND_ASSIGN(auto reader, CsvReader::Open(file.path()));
+  CsvRecord record;
+  std::vector<bool> valid;
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(const bool more, reader->Next(&record));
+    if (!more) break;
+    valid.push_back(record.known_valid_utf8);
+  }
+  EXPECT_EQ(valid, (std::vector<bool>{true, false, true}));
+}
+
 TEST(CsvReader, ReportsOverlongRecordAndResynchronises) {
   const std::string input = "a,b\n\"" + std::string(100, 'x') + ",1\n2,3\n";
   const auto records = ReadAll(input, 32);
