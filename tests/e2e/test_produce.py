@@ -48,14 +48,19 @@ def read_messages(bootstrap: str, topic: str, expected: int | None = None) -> li
 
 
 def topic_message_count(bootstrap: str, topic: str) -> int:
-    """Messages in the topic so far (the sum of its partitions' end offsets); 0 before it exists."""
+    """Messages in the topic so far (the sum of its partitions' end offsets); 0 before it exists or
+    while a just-created topic has no leader yet (kafka-python then raises from inside end_offsets,
+    sometimes as an AttributeError): the callers poll with a deadline."""
     from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions]) if partitions else {}
         return sum(ends.values())
+    except (KafkaError, AttributeError):
+        return 0
     finally:
         consumer.close()
 
