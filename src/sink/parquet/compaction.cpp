@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <set>
 #include <system_error>
 #include <vector>
@@ -298,11 +299,16 @@ class SharedDictionaries {
     if (indices.empty()) return shared;
     for (const InputFile* input : output.inputs) {
       ARROW_ASSIGN_OR_RAISE(auto reader, OpenInput(root, *input));
-      std::shared_ptr<arrow::Table> table;
-      ARROW_RETURN_NOT_OK(reader->ReadTable(indices, &table));
-      for (size_t k = 0; k < indices.size(); ++k) {
-        for (const auto& chunk : table->column(static_cast<int>(k))->chunks()) {
-          ARROW_RETURN_NOT_OK(unifiers[k]->Unify(*static_cast<const arrow::DictionaryArray&>(*chunk).dictionary()));
+      // Batch by batch: a compacted input below the target size may still hold millions of rows.
+      std::vector<int> row_groups(static_cast<size_t>(reader->num_row_groups()));
+      std::iota(row_groups.begin(), row_groups.end(), 0);
+      ARROW_ASSIGN_OR_RAISE(auto batches, reader->GetRecordBatchReader(row_groups, indices));
+      while (true) {
+        ARROW_ASSIGN_OR_RAISE(auto batch, batches->Next());
+        if (!batch) break;
+        for (size_t k = 0; k < indices.size(); ++k) {
+          const auto& column = static_cast<const arrow::DictionaryArray&>(*batch->column(static_cast<int>(k)));
+          ARROW_RETURN_NOT_OK(unifiers[k]->Unify(*column.dictionary()));
         }
       }
     }
