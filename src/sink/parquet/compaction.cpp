@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <numeric>
 #include <set>
 #include <system_error>
 #include <vector>
@@ -269,115 +268,72 @@ std::shared_ptr<const arrow::KeyValueMetadata> CompactedMetadata(const OutputFil
        std::to_string(output.name.last_offset), batches});
 }
 
-arrow::Result<std::unique_ptr<parquet::arrow::FileReader>> OpenInput(const std::string& root,
-                                                                     const InputFile& input) {
-  ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(root + "/" + input.path));
-  return parquet::arrow::OpenFile(file, arrow::default_memory_pool());
-}
-
-// One dictionary per dictionary column for a whole compacted file. The Parquet writer keeps a
-// column dictionary-encoded only while every batch it is handed carries the dictionary of the
-// first; at the first batch with another one it falls back to PLAIN for the rest of the row group.
-// Each landed file has a dictionary of its own (its values in the order they first came), so
-// without this device, browser, os and event_type were stored as plain strings: 7.9 MB of the
-// demo data's 39.0 MB compacted, 2.9 MB with one dictionary per file.
-class SharedDictionaries {
+// Collects the rows of one row group before any is written, so that its dictionary columns share
+// one dictionary. The Parquet writer keeps a column dictionary-encoded only while every batch it is
+// handed carries the dictionary of the first; at the first batch with another one it falls back to
+// PLAIN for the rest of the row group. Each landed file has a dictionary of its own (its values in
+// the order they first came), so without this device, browser, os and event_type were stored as
+// plain strings: 7.9 MB of the demo data's 39.0 MB compacted, 2.9 MB with one dictionary per row
+// group. The price is one row group of decoded rows in memory (about 50 MB at 512Ki rows).
+class RowGroupBuffer {
  public:
-  // A first pass over the inputs' dictionary columns (a few small columns) collects every value.
-  static arrow::Result<SharedDictionaries> Collect(const std::string& root, const OutputFile& output,
-                                                   const arrow::Schema& schema) {
-    SharedDictionaries shared;
-    std::vector<int> indices;
-    std::vector<std::unique_ptr<arrow::DictionaryUnifier>> unifiers;
-    for (int i = 0; i < schema.num_fields(); ++i) {
-      if (schema.field(i)->type()->id() != arrow::Type::DICTIONARY) continue;
-      const auto& type = static_cast<const arrow::DictionaryType&>(*schema.field(i)->type());
-      ARROW_ASSIGN_OR_RAISE(auto unifier, arrow::DictionaryUnifier::Make(type.value_type()));
-      unifiers.push_back(std::move(unifier));
-      indices.push_back(i);  // a flat schema: the field's index is its Parquet column's
+  RowGroupBuffer(std::shared_ptr<arrow::Schema> schema, parquet::arrow::FileWriter* writer)
+      : schema_(std::move(schema)), writer_(writer) {}
+
+  arrow::Status Add(std::shared_ptr<arrow::RecordBatch> batch) {
+    while (batch->num_rows() > 0) {
+      const int64_t take = std::min(batch->num_rows(), kRowGroupRows - rows_);
+      batches_.push_back(batch->Slice(0, take));
+      rows_ += take;
+      batch = batch->Slice(take);
+      if (rows_ == kRowGroupRows) ARROW_RETURN_NOT_OK(Flush());
     }
-    if (indices.empty()) return shared;
-    for (const InputFile* input : output.inputs) {
-      ARROW_ASSIGN_OR_RAISE(auto reader, OpenInput(root, *input));
-      // Batch by batch: a compacted input below the target size may still hold millions of rows.
-      std::vector<int> row_groups(static_cast<size_t>(reader->num_row_groups()));
-      std::iota(row_groups.begin(), row_groups.end(), 0);
-      ARROW_ASSIGN_OR_RAISE(auto batches, reader->GetRecordBatchReader(row_groups, indices));
-      while (true) {
-        ARROW_ASSIGN_OR_RAISE(auto batch, batches->Next());
-        if (!batch) break;
-        for (size_t k = 0; k < indices.size(); ++k) {
-          const auto& column = static_cast<const arrow::DictionaryArray&>(*batch->column(static_cast<int>(k)));
-          ARROW_RETURN_NOT_OK(unifiers[k]->Unify(*column.dictionary()));
-        }
-      }
-    }
-    for (size_t k = 0; k < indices.size(); ++k) {
-      const auto& field = schema.field(indices[k]);
-      const auto& type = static_cast<const arrow::DictionaryType&>(*field->type());
-      Column column{indices[k], field, nullptr, nullptr};
-      ARROW_RETURN_NOT_OK(unifiers[k]->GetResultWithIndexType(type.index_type(), &column.dictionary));
-      // A second unifier that starts from the shared dictionary maps any batch's dictionary onto it.
-      ARROW_ASSIGN_OR_RAISE(column.mapper, arrow::DictionaryUnifier::Make(type.value_type()));
-      ARROW_RETURN_NOT_OK(column.mapper->Unify(*column.dictionary));
-      shared.columns_.push_back(std::move(column));
-    }
-    return shared;
+    return arrow::Status::OK();
   }
 
-  // The batch with each dictionary column's indices rewritten onto the shared dictionary.
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Apply(std::shared_ptr<arrow::RecordBatch> batch) {
-    for (Column& column : columns_) {
-      const auto& array = static_cast<const arrow::DictionaryArray&>(*batch->column(column.index));
-      std::shared_ptr<arrow::Buffer> transpose;
-      ARROW_RETURN_NOT_OK(column.mapper->Unify(*array.dictionary(), &transpose));
-      const auto* map = transpose->data_as<int32_t>();
-      const int64_t size = column.dictionary->length();
-      if (std::any_of(map, map + array.dictionary()->length(), [size](int32_t index) { return index >= size; })) {
-        return arrow::Status::IOError("column ", column.field->name(),
-                                      " holds a value its first read did not: an input changed while compact read it");
-      }
-      ARROW_ASSIGN_OR_RAISE(auto transposed, array.Transpose(column.field->type(), column.dictionary, map));
-      ARROW_ASSIGN_OR_RAISE(batch, batch->SetColumn(column.index, column.field, transposed));
-    }
-    return batch;
+  // Writes what is collected as one row group.
+  arrow::Status Flush() {
+    if (batches_.empty()) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema_, batches_));
+    ARROW_ASSIGN_OR_RAISE(table, arrow::DictionaryUnifier::UnifyTable(*table));
+    batches_.clear();
+    rows_ = 0;
+    return writer_->WriteTable(*table, kRowGroupRows);
   }
 
  private:
-  struct Column {
-    int index;
-    std::shared_ptr<arrow::Field> field;
-    std::shared_ptr<arrow::Array> dictionary;
-    std::unique_ptr<arrow::DictionaryUnifier> mapper;
-  };
-  std::vector<Column> columns_;
+  std::shared_ptr<arrow::Schema> schema_;
+  parquet::arrow::FileWriter* writer_;
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches_;
+  int64_t rows_ = 0;
 };
 
-// Streams the inputs' rows into one file, in offset order: the writer buffers a row group until it
-// holds kRowGroupRows rows, so memory stays at about one row group whatever the target size.
+// Streams the inputs' rows into one file, in offset order, one row group of kRowGroupRows rows at
+// a time, so memory stays at about one row group whatever the target size.
 arrow::Status WriteCompactedFile(const std::string& root, const OutputFile& output, const std::string& path) {
   // The facts go into the Parquet key-value metadata once: opened with a schema that carries them,
   // the writer would also repeat them inside the stored Arrow schema (base64, ~500 bytes a file,
   // 0.5 MB of the demo data's 834 files; the batch list grows with the file).
   const std::shared_ptr<arrow::Schema> schema = output.inputs.front()->schema;
-  ARROW_ASSIGN_OR_RAISE(auto dictionaries, SharedDictionaries::Collect(root, output, *schema));
   const auto properties = LandedWriterProperties(*schema, kRowGroupRows, kCompactedZstdLevel);
   const auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
   ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::FileOutputStream::Open(path));
   ARROW_ASSIGN_OR_RAISE(auto writer, parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(), sink,
                                                                       properties, arrow_properties));
   ARROW_RETURN_NOT_OK(writer->AddKeyValueMetadata(CompactedMetadata(output)));
+  RowGroupBuffer row_group(schema, writer.get());
   for (const InputFile* input : output.inputs) {
-    ARROW_ASSIGN_OR_RAISE(auto reader, OpenInput(root, *input));
+    ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(root + "/" + input->path));
+    ARROW_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(file, arrow::default_memory_pool()));
     ARROW_ASSIGN_OR_RAISE(auto batches, reader->GetRecordBatchReader());
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto batch, batches->Next());
       if (!batch) break;
-      ARROW_ASSIGN_OR_RAISE(batch, dictionaries.Apply(std::move(batch)));
       ARROW_ASSIGN_OR_RAISE(auto rows, batch->ReplaceSchema(schema));
-      ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*rows));
+      ARROW_RETURN_NOT_OK(row_group.Add(std::move(rows)));
     }
   }
+  ARROW_RETURN_NOT_OK(row_group.Flush());
   ARROW_RETURN_NOT_OK(writer->Close());
   ARROW_RETURN_NOT_OK(sink->Close());
   return SyncPath(path, O_RDONLY);
