@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -127,11 +128,29 @@ def test_compaction_keeps_the_exact_rows_and_is_idempotent(landed):
     assert f"{len(files_before)} files" in result.stdout and f"{len(files_after)} files" in result.stdout
     assert not staging_of(landed).exists()
     # Same schema as the landed files (dictionaries and UTC timestamps kept), zstd, statistics on.
+    dictionary_columns = [field.name for field in landed_schema if pa.types.is_dictionary(field.type)]
+    assert dictionary_columns
     for path in files_after:
         metadata = pq.ParquetFile(path).metadata
         assert ds.dataset(str(path)).schema.remove_metadata() == landed_schema.remove_metadata()
         column = metadata.row_group(0).column(0)
         assert column.compression == "ZSTD" and column.statistics is not None
+        # Dictionary columns hold one small index per row, not the strings themselves: each input
+        # file brought its own dictionary, and a writer handed another one falls back to plain values
+        # (at least 4 bytes a row: a length and the text).
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            for index in range(row_group.num_columns):
+                chunk = row_group.column(index)
+                if chunk.path_in_schema in dictionary_columns:
+                    assert chunk.total_uncompressed_size < row_group.num_rows + 1024, (path, chunk.path_in_schema)
+        # What the file holds is in its key-value metadata (the recovery scan needs only its name).
+        facts = metadata.metadata
+        name = re.search(r"_p(\d+)_o(\d+)-(\d+)_compacted", path.name)
+        assert facts[b"clickstream.kafka.partition"].decode() == name.group(1)
+        assert facts[b"clickstream.kafka.first_offset"].decode() == name.group(2)
+        assert facts[b"clickstream.kafka.last_offset"].decode() == name.group(3)
+        assert facts[b"clickstream.compacted.batches"]
 
     state = snapshot(landed)
     again = compact(landed, "--min-age", "0")

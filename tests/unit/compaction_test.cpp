@@ -10,6 +10,7 @@
 
 #include <arrow/io/file.h>
 #include <parquet/arrow/reader.h>
+#include <parquet/metadata.h>
 
 #include "event/landed_schema.h"
 #include "sink/parquet/compaction.h"
@@ -176,6 +177,79 @@ TEST(CompactDataset, RewritesCompleteBatchesAndKeepsTheResumePoints) {
   ASSERT_OK_AND_ASSIGN(const CompactionSummary again, CompactDataset(root.string(), options));
   EXPECT_EQ(again.days_compacted, 0);
   EXPECT_EQ(FileNames(root / "event_date=2015-06-01"), names_day1);
+}
+
+// Every value of a column, as text, in row order (dictionary columns by their values).
+std::vector<std::string> ColumnTexts(const arrow::ChunkedArray& column) {
+  std::vector<std::string> texts;
+  for (const auto& chunk : column.chunks()) {
+    for (int64_t i = 0; i < chunk->length(); ++i) {
+      auto scalar = chunk->GetScalar(i).ValueOrDie();
+      if (scalar->is_valid && scalar->type->id() == arrow::Type::DICTIONARY) {
+        scalar = static_cast<const arrow::DictionaryScalar&>(*scalar).GetEncodedValue().ValueOrDie();
+      }
+      texts.push_back(scalar->is_valid ? scalar->ToString() : "null");
+    }
+  }
+  return texts;
+}
+
+std::shared_ptr<arrow::Table> ReadParquet(const fs::path& path) {
+  auto input = arrow::io::ReadableFile::Open(path.string()).ValueOrDie();
+  auto reader = parquet::arrow::OpenFile(input, arrow::default_memory_pool()).ValueOrDie();
+  std::shared_ptr<arrow::Table> table;
+  EXPECT_TRUE(reader->ReadTable(&table).ok());
+  return table;
+}
+
+TEST(CompactDataset, DictionaryColumnsStayDictionaryEncodedThoughEachInputHasItsOwnDictionary) {
+  TempDir dir;
+  const fs::path day = dir.path() / "event_date=2015-06-01";
+  {
+    Dataset dataset(dir.path());
+    // Each batch's seed gives its dictionary columns other values, in another order.
+    for (int64_t first : {0, 10, 20, 30}) dataset.Land(Batch(0, first, first + 9, {kDay1}));
+  }
+  std::map<int64_t, std::shared_ptr<arrow::Table>> inputs;  // by first offset
+  for (const std::string& name : FileNames(day)) {
+    inputs[ParseLandedFileName(name)->first_offset] = ReadParquet(day / name);
+  }
+
+  CompactionOptions options;
+  options.min_age = std::chrono::seconds(0);
+  ASSERT_OK_AND_ASSIGN(const CompactionSummary summary, CompactDataset(dir.path().string(), options));
+  ASSERT_EQ(summary.files_after, 1);
+  const fs::path compacted = day / *FileNames(day).begin();
+  const auto table = ReadParquet(compacted);
+  const auto landed_schema = LandedSchema(DateColumn::kInPath);
+  ASSERT_TRUE(table->schema()->Equals(*landed_schema, /*check_metadata=*/false)) << table->schema()->ToString();
+
+  auto input = arrow::io::ReadableFile::Open(compacted.string()).ValueOrDie();
+  auto reader = parquet::arrow::OpenFile(input, arrow::default_memory_pool()).ValueOrDie();
+  const auto metadata = reader->parquet_reader()->metadata();
+  int dictionary_columns = 0;
+  for (int i = 0; i < landed_schema->num_fields(); ++i) {
+    const auto& field = landed_schema->field(i);
+    // The same values in the same (offset) order as the inputs.
+    std::vector<std::string> expected;
+    for (const auto& [first_offset, rows] : inputs) {
+      const auto texts = ColumnTexts(*rows->GetColumnByName(field->name()));
+      expected.insert(expected.end(), texts.begin(), texts.end());
+    }
+    EXPECT_EQ(ColumnTexts(*table->column(i)), expected) << field->name();
+    if (field->type()->id() != arrow::Type::DICTIONARY) continue;
+    ++dictionary_columns;
+    // Every data page refers to the one dictionary page: no fallback to plain values.
+    const auto row_group = metadata->RowGroup(0);
+    const auto column = row_group->ColumnChunk(i);
+    for (const parquet::PageEncodingStats& stats : column->encoding_stats()) {
+      if (stats.page_type == parquet::PageType::DICTIONARY_PAGE) continue;
+      EXPECT_TRUE(stats.encoding == parquet::Encoding::RLE_DICTIONARY ||
+                  stats.encoding == parquet::Encoding::PLAIN_DICTIONARY)
+          << field->name() << ": a data page in " << parquet::EncodingToString(stats.encoding);
+    }
+  }
+  EXPECT_GT(dictionary_columns, 0);
 }
 
 TEST(CompactDataset, YoungDaysAreLeftAlone) {

@@ -20,9 +20,10 @@
 namespace clickstream::sink {
 
 std::shared_ptr<parquet::WriterProperties> LandedWriterProperties(const arrow::Schema& schema,
-                                                                  int64_t max_row_group_rows) {
+                                                                  int64_t max_row_group_rows, int zstd_level) {
   parquet::WriterProperties::Builder builder;
   builder.compression(arrow::Compression::ZSTD)
+      ->compression_level(zstd_level)
       ->enable_statistics()
       ->enable_dictionary()
       ->max_row_group_length(std::max<int64_t>(max_row_group_rows, 1));

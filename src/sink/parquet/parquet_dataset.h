@@ -41,9 +41,12 @@ struct WrittenFiles {
 };
 
 // The writer properties of every landed file: zstd and statistics on, each column's encoding chosen
-// for its values, row groups of at most max_row_group_rows. The compactor writes with them too.
+// for its values, row groups of at most max_row_group_rows. The compactor writes with them too, at
+// a higher zstd level.
+inline constexpr int kLandedZstdLevel = 1;
 std::shared_ptr<parquet::WriterProperties> LandedWriterProperties(const arrow::Schema& schema,
-                                                                  int64_t max_row_group_rows);
+                                                                  int64_t max_row_group_rows,
+                                                                  int zstd_level = kLandedZstdLevel);
 
 // zstd and statistics on, each column's encoding chosen for its values; the Arrow schema is stored
 // so readers get the dictionary and timestamp-with-zone types back. One row group per file.
