@@ -261,6 +261,12 @@ def test_a_reader_globbing_during_compaction_never_counts_a_row_twice(landed):
 
     reader = threading.Thread(target=read_in_a_loop)
     reader.start()
+    # On a loaded machine DuckDB's first query can take longer than the whole compaction: start
+    # compacting once the reader is warm, so its queries really overlap the swaps.
+    deadline = time.time() + 60
+    while not counts and not errors and reader.is_alive():
+        assert time.time() < deadline, "the reader never finished a first query"
+        time.sleep(0.01)
     result = compact(landed, "--min-age", "0", "--target-file-mb", "1")
     done.set()
     reader.join()
