@@ -17,6 +17,9 @@ namespace {
 // How long ProduceBatch waits for the topic's partition count before it leaves partitioning to
 // librdkafka: only the fast path depends on it, never where a message goes.
 constexpr int kPartitionCountTimeoutMs = 1000;
+// How often the partition count is looked up again: partitions added to the topic during a long
+// replay then take effect about as soon as librdkafka's own metadata refresh would notice them.
+constexpr std::chrono::seconds kPartitionCountRefresh{30};
 
 struct MetadataDeleter {
   void operator()(const rd_kafka_metadata_t* metadata) const { rd_kafka_metadata_destroy(metadata); }
@@ -142,7 +145,11 @@ arrow::Status Producer::ProduceBatch(std::string_view topic_name, std::span<cons
   if (topic == nullptr) {
     return arrow::Status::IOError("cannot produce to ", topic_name, ": ", rd_kafka_err2str(rd_kafka_last_error()));
   }
-  if (partition_count_ < 0) partition_count_ = PartitionCountForOwnPartitioning(topic);
+  const auto now = std::chrono::steady_clock::now();
+  if (partition_count_ < 0 || now >= partition_count_expires_) {
+    partition_count_ = PartitionCountForOwnPartitioning(topic);
+    partition_count_expires_ = now + kPartitionCountRefresh;
+  }
   FillBatch(messages, partition_count_);
   size_t next = 0;
   while (next < batch_.size()) {

@@ -145,6 +145,7 @@ class Producer {
   // librdkafka's default partitioner is configured, so ProduceBatch may partition by itself.
   bool default_partitioner_ = false;
   int32_t partition_count_ = -1;  // for topic_: -1 not looked up yet, 0 left to librdkafka
+  std::chrono::steady_clock::time_point partition_count_expires_;
   std::string topic_name_;
   rd_kafka_topic_s* topic_ = nullptr;  // for topic_name_; released before the client
   std::vector<std::string> header_names_;
