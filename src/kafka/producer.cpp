@@ -145,11 +145,7 @@ arrow::Status Producer::ProduceBatch(std::string_view topic_name, std::span<cons
   if (topic == nullptr) {
     return arrow::Status::IOError("cannot produce to ", topic_name, ": ", rd_kafka_err2str(rd_kafka_last_error()));
   }
-  const auto now = std::chrono::steady_clock::now();
-  if (partition_count_ < 0 || now >= partition_count_expires_) {
-    partition_count_ = PartitionCountForOwnPartitioning(topic);
-    partition_count_expires_ = now + kPartitionCountRefresh;
-  }
+  RefreshPartitionCount(topic);
   FillBatch(messages, partition_count_);
   size_t next = 0;
   while (next < batch_.size()) {
@@ -183,6 +179,18 @@ arrow::Status Producer::ProduceBatch(std::string_view topic_name, std::span<cons
     rd_kafka_poll(handle_, 100);
   }
   return arrow::Status::OK();
+}
+
+void Producer::PrepareTopic(std::string_view topic_name) {
+  rd_kafka_topic_t* topic = TopicHandle(topic_name);
+  if (topic != nullptr) RefreshPartitionCount(topic);
+}
+
+void Producer::RefreshPartitionCount(rd_kafka_topic_t* topic) {
+  const auto now = std::chrono::steady_clock::now();
+  if (partition_count_ >= 0 && now < partition_count_expires_) return;
+  partition_count_ = PartitionCountForOwnPartitioning(topic);
+  partition_count_expires_ = now + kPartitionCountRefresh;
 }
 
 int32_t Producer::PartitionCountForOwnPartitioning(rd_kafka_topic_t* topic) {

@@ -105,6 +105,11 @@ class Producer {
   arrow::Status ProduceBatch(std::string_view topic, std::span<const KeyedValue> messages, BatchOutcome* outcome,
                              const std::atomic<bool>* stop = nullptr);
 
+  // Does what the first ProduceBatch() to this topic would otherwise do before its messages are
+  // enqueued: look the topic up, with its partition count (a round trip to the cluster, which waits
+  // for the first connection). A paced replay calls it before its first event is due.
+  void PrepareTopic(std::string_view topic);
+
   // Serves delivery reports and error events; waits at most timeout_ms for the first one.
   void Poll(int timeout_ms = 0);
 
@@ -131,6 +136,8 @@ class Producer {
   // How many partitions the topic has, when this producer may partition for librdkafka; 0 leaves
   // partitioning to librdkafka (another partitioner configured, or the count unknown).
   int32_t PartitionCountForOwnPartitioning(rd_kafka_topic_s* topic);
+  // Looks the partition count up when it is unknown or due for a refresh.
+  void RefreshPartitionCount(rd_kafka_topic_s* topic);
   // Fills batch_ with the messages, grouped by partition when partition_count > 0 (stable: each
   // partition's messages keep their order).
   void FillBatch(std::span<const KeyedValue> messages, int32_t partition_count);
