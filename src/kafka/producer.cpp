@@ -1,5 +1,7 @@
 #include "kafka/producer.h"
 
+#include <memory>
+#include <string_view>
 #include <vector>
 
 #include <librdkafka/rdkafka.h>
@@ -9,6 +11,32 @@
 namespace clickstream::kafka {
 
 static_assert(kAnyPartition == RD_KAFKA_PARTITION_UA);
+
+namespace {
+
+// How long ProduceBatch waits for the topic's partition count before it leaves partitioning to
+// librdkafka: only the fast path depends on it, never where a message goes.
+constexpr int kPartitionCountTimeoutMs = 1000;
+// How often the partition count is looked up again: partitions added to the topic during a long
+// replay then take effect about as soon as librdkafka's own metadata refresh would notice them.
+constexpr std::chrono::seconds kPartitionCountRefresh{30};
+
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* metadata) const { rd_kafka_metadata_destroy(metadata); }
+};
+
+// True when the configuration keeps librdkafka's default partitioner, consistent_random: a message
+// with a key goes to crc32(key) % partitions, one without a key to a random partition.
+bool UsesDefaultPartitioner(const rd_kafka_conf_t* conf) {
+  char value[64];
+  size_t size = sizeof(value);
+  const rd_kafka_conf_res_t result = rd_kafka_conf_get(conf, "partitioner", value, &size);
+  // Unknown: no topic-level property was set at all, so the default holds.
+  if (result == RD_KAFKA_CONF_UNKNOWN) return true;
+  return result == RD_KAFKA_CONF_OK && std::string_view(value) == "consistent_random";
+}
+
+}  // namespace
 
 // librdkafka calls back through plain functions; these reach the producer's private side.
 struct ProducerCallbackTrampoline {
@@ -47,6 +75,7 @@ arrow::Result<std::unique_ptr<Producer>> Producer::Make(ConfPtr conf, ProducerCa
   rd_kafka_conf_set_opaque(conf.get(), producer.get());
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &ProducerCallbackTrampoline::OnDelivery);
   rd_kafka_conf_set_error_cb(conf.get(), &ProducerCallbackTrampoline::OnError);
+  producer->default_partitioner_ = UsesDefaultPartitioner(conf.get());
   ARROW_ASSIGN_OR_RAISE(HandlePtr handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "producer"));
   // The producer tears its handle down itself, in an order HandlePtr cannot know.
   producer->handle_ = handle.release();
@@ -116,25 +145,20 @@ arrow::Status Producer::ProduceBatch(std::string_view topic_name, std::span<cons
   if (topic == nullptr) {
     return arrow::Status::IOError("cannot produce to ", topic_name, ": ", rd_kafka_err2str(rd_kafka_last_error()));
   }
+  RefreshPartitionCount(topic);
+  FillBatch(messages, partition_count_);
   size_t next = 0;
-  while (next < messages.size()) {
-    const size_t count = messages.size() - next;
-    batch_.resize(count);
-    for (size_t i = 0; i < count; ++i) {
-      const KeyedValue& message = messages[next + i];
-      rd_kafka_message_t& entry = batch_[i];
-      entry = rd_kafka_message_t{};
-      entry.payload = const_cast<char*>(message.value.data());
-      entry.len = message.value.size();
-      entry.key = const_cast<char*>(message.key.data());
-      entry.key_len = message.key.size();
-    }
-    rd_kafka_produce_batch(topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, batch_.data(), static_cast<int>(count));
+  while (next < batch_.size()) {
+    rd_kafka_message_t* first = batch_.data() + next;
+    const size_t count = batch_.size() - next;
+    // F_PARTITION: each message's own partition (kAnyPartition ones still go to the partitioner).
+    rd_kafka_produce_batch(topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION, first,
+                           static_cast<int>(count));
     // librdkafka refuses every message after the first that met a full queue, so the accepted ones
     // are the ones before it, minus those refused for their own reasons.
     size_t refused_for_room = count;
     for (size_t i = 0; i < count; ++i) {
-      const rd_kafka_resp_err_t code = batch_[i].err;
+      const rd_kafka_resp_err_t code = first[i].err;
       if (code == RD_KAFKA_RESP_ERR_NO_ERROR) {
         ++outcome->enqueued;
         ++counts_.produced;
@@ -149,7 +173,7 @@ arrow::Status Producer::ProduceBatch(std::string_view topic_name, std::span<cons
       }
     }
     next += refused_for_room;
-    if (next == messages.size()) break;
+    if (next == batch_.size()) break;
     // The queue drains as the broker acknowledges; serving reports is what frees the room.
     if (stop != nullptr && stop->load()) return arrow::Status::Cancelled("stopped while the queue was full");
     rd_kafka_poll(handle_, 100);
@@ -157,11 +181,68 @@ arrow::Status Producer::ProduceBatch(std::string_view topic_name, std::span<cons
   return arrow::Status::OK();
 }
 
+void Producer::PrepareTopic(std::string_view topic_name) {
+  rd_kafka_topic_t* topic = TopicHandle(topic_name);
+  if (topic != nullptr) RefreshPartitionCount(topic);
+}
+
+void Producer::RefreshPartitionCount(rd_kafka_topic_t* topic) {
+  const auto now = std::chrono::steady_clock::now();
+  if (partition_count_ >= 0 && now < partition_count_expires_) return;
+  partition_count_ = PartitionCountForOwnPartitioning(topic);
+  partition_count_expires_ = now + kPartitionCountRefresh;
+}
+
+int32_t Producer::PartitionCountForOwnPartitioning(rd_kafka_topic_t* topic) {
+  if (!default_partitioner_) return 0;
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (rd_kafka_metadata(handle_, 0, topic, &raw, kPartitionCountTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+  const std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> metadata(raw);
+  if (metadata->topic_cnt != 1 || metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+  return metadata->topics[0].partition_cnt;
+}
+
+void Producer::FillBatch(std::span<const KeyedValue> messages, int32_t partition_count) {
+  const size_t count = messages.size();
+  batch_.resize(count);
+  auto fill = [&](rd_kafka_message_t& entry, const KeyedValue& message, int32_t partition) {
+    entry = rd_kafka_message_t{};
+    entry.partition = partition;
+    entry.payload = const_cast<char*>(message.value.data());
+    entry.len = message.value.size();
+    entry.key = const_cast<char*>(message.key.data());
+    entry.key_len = message.key.size();
+  };
+  if (partition_count <= 0) {
+    for (size_t i = 0; i < count; ++i) fill(batch_[i], messages[i], RD_KAFKA_PARTITION_UA);
+    return;
+  }
+  // A stable counting sort by partition. Slot partition_count holds the messages without a key,
+  // which consistent_random spreads at random: librdkafka partitions those itself.
+  const auto keyless = static_cast<size_t>(partition_count);
+  partition_of_.resize(count);
+  partition_starts_.assign(keyless + 2, 0);
+  for (size_t i = 0; i < count; ++i) {
+    const std::string_view key = messages[i].key;
+    const size_t slot = key.empty() ? keyless
+                                    : static_cast<size_t>(rd_kafka_msg_partitioner_consistent(
+                                          topic_, key.data(), key.size(), partition_count, nullptr, nullptr));
+    partition_of_[i] = static_cast<int32_t>(slot);
+    ++partition_starts_[slot + 1];
+  }
+  for (size_t slot = 1; slot < partition_starts_.size(); ++slot) partition_starts_[slot] += partition_starts_[slot - 1];
+  for (size_t i = 0; i < count; ++i) {
+    const auto slot = static_cast<size_t>(partition_of_[i]);
+    fill(batch_[partition_starts_[slot]++], messages[i], slot == keyless ? RD_KAFKA_PARTITION_UA : partition_of_[i]);
+  }
+}
+
 rd_kafka_topic_t* Producer::TopicHandle(std::string_view name) {
   if (topic_ != nullptr && name == topic_name_) return topic_;
   if (topic_ != nullptr) rd_kafka_topic_destroy(topic_);
   topic_name_.assign(name);  // librdkafka wants NUL-terminated names
   topic_ = rd_kafka_topic_new(handle_, topic_name_.c_str(), nullptr);
+  partition_count_ = -1;
   return topic_;
 }
 

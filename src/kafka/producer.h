@@ -96,12 +96,19 @@ class Producer {
   arrow::Status Produce(const OutgoingMessage& message, const std::atomic<bool>* stop = nullptr);
 
   // Enqueues headerless messages to one topic with one call per batch (rd_kafka_produce_batch):
-  // the topic is locked and the clock read once per batch rather than per message. Order is kept:
-  // when the local queue fills, serves delivery reports and resumes at the first message that did
-  // not fit. Adds to *outcome; Status::Cancelled once *stop (if given) becomes true while the
+  // the topic is locked and the clock read once per batch rather than per message. With the
+  // default partitioner the messages are partitioned here, exactly as librdkafka would, and handed
+  // over grouped by partition, so librdkafka looks each partition up once per batch instead of
+  // once per message. Order is kept within each partition: when the local queue fills, serves
+  // delivery reports and resumes at the first message that did not fit. Adds to *outcome; Status::Cancelled once *stop (if given) becomes true while the
   // queue is full (outcome->enqueued then says how far it got).
   arrow::Status ProduceBatch(std::string_view topic, std::span<const KeyedValue> messages, BatchOutcome* outcome,
                              const std::atomic<bool>* stop = nullptr);
+
+  // Does what the first ProduceBatch() to this topic would otherwise do before its messages are
+  // enqueued: look the topic up, with its partition count (a round trip to the cluster, which waits
+  // for the first connection). A paced replay calls it before its first event is due.
+  void PrepareTopic(std::string_view topic);
 
   // Serves delivery reports and error events; waits at most timeout_ms for the first one.
   void Poll(int timeout_ms = 0);
@@ -126,12 +133,26 @@ class Producer {
   // Resolves message.topic to a topic handle, reusing the last one: naming the topic per message
   // makes librdkafka look it up under a lock every time.
   rd_kafka_topic_s* TopicHandle(std::string_view name);
+  // How many partitions the topic has, when this producer may partition for librdkafka; 0 leaves
+  // partitioning to librdkafka (another partitioner configured, or the count unknown).
+  int32_t PartitionCountForOwnPartitioning(rd_kafka_topic_s* topic);
+  // Looks the partition count up when it is unknown or due for a refresh.
+  void RefreshPartitionCount(rd_kafka_topic_s* topic);
+  // Fills batch_ with the messages, grouped by partition when partition_count > 0 (stable: each
+  // partition's messages keep their order).
+  void FillBatch(std::span<const KeyedValue> messages, int32_t partition_count);
 
   ProducerCallbacks callbacks_;
   DeliveryCounts counts_;
   std::string fatal_error_;
   std::vector<rd_kafka_vu_s> fields_;
   std::vector<rd_kafka_message_s> batch_;  // ProduceBatch's array, reused between calls
+  std::vector<int32_t> partition_of_;      // FillBatch's scratch, reused between calls
+  std::vector<size_t> partition_starts_;   // FillBatch's scratch, reused between calls
+  // librdkafka's default partitioner is configured, so ProduceBatch may partition by itself.
+  bool default_partitioner_ = false;
+  int32_t partition_count_ = -1;  // for topic_: -1 not looked up yet, 0 left to librdkafka
+  std::chrono::steady_clock::time_point partition_count_expires_;
   std::string topic_name_;
   rd_kafka_topic_s* topic_ = nullptr;  // for topic_name_; released before the client
   std::vector<std::string> header_names_;

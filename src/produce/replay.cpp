@@ -60,6 +60,8 @@ class ReplayLoop {
   // and serves delivery reports. Destroying the encoder on the way out stops its read-ahead.
   arrow::Status SendAll() {
     BlockEncoder encoder(source_);
+    // While the encoder reads ahead, and before the pacer's first event is due.
+    producer_->PrepareTopic(options_.topic);
     while (!stop_.requested.load()) {
       std::unique_ptr<EncodedBlock> block = encoder.Next();
       if (!block) break;

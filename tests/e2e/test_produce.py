@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,53 @@ def test_fifty_thousand_events_arrive_once_keyed_by_visitor(broker, topic, tmp_p
     assert sorted((e["visitor_id"], e["item_id"], e["timestamp"]) for _, e in messages) == expected
     assert set(messages[0][1]) == {"source_id", "source_line", "timestamp", "visitor_id", "event_type", "item_id",
                                    "transaction_id", "device", "browser", "os"}
+
+
+def partitions_keys_and_lines(bootstrap: str, topic: str, expected: int) -> list[tuple[int, str, int]]:
+    """The whole topic as (partition, key, source_line), each partition in offset order."""
+    deadline = time.time() + 30
+    while True:
+        lines = kcat_consume(bootstrap, topic, fmt="%p\t%k\t%s\n")
+        if len(lines) >= expected or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    rows = (line.split("\t", 2) for line in lines)
+    return [(int(partition), key, json.loads(value)["source_line"]) for partition, key, value in rows]
+
+
+def assert_rows_keep_their_order_within_each_partition(messages: list[tuple[int, str, int]]) -> None:
+    last_line: dict[int, int] = {}
+    for partition, _, line in messages:
+        assert line > last_line.get(partition, 0), f"partition {partition}: line {line} after {last_line[partition]}"
+        last_line[partition] = line
+
+
+def test_keys_land_where_librdkafkas_default_partitioner_puts_them_in_row_order(broker, topic, tmp_path):
+    # consistent_random: crc32(key) % partitions, so Kafka tools that hash the same way agree with us.
+    # A local queue far smaller than a block of rows makes every batch resume after a full queue.
+    source = generate(tmp_path / "events.csv", 20_000)
+    result = produce(broker.bootstrap, topic, "--input", source, "--rate", "0", "--partitions", "6",
+                     "-X", "queue.buffering.max.messages=500")
+    assert result.returncode == 0, result.stderr
+    messages = partitions_keys_and_lines(broker.bootstrap, topic, 20_000)
+    assert len(messages) == 20_000
+    assert sorted(line for _, _, line in messages) == list(range(2, 20_002))  # each row once
+    assert len({partition for partition, _, _ in messages}) == 6
+    assert all(partition == zlib.crc32(key.encode()) % 6 for partition, key, _ in messages)
+    assert_rows_keep_their_order_within_each_partition(messages)
+
+
+def test_a_partitioner_chosen_with_dash_x_is_honoured(broker, topic, tmp_path):
+    from kafka.partitioner.default import murmur2  # the Java client's hash, as murmur2_random uses it
+
+    source = generate(tmp_path / "events.csv", 5_000)
+    result = produce(broker.bootstrap, topic, "--input", source, "--rate", "0", "--partitions", "6",
+                     "-X", "partitioner=murmur2_random")
+    assert result.returncode == 0, result.stderr
+    messages = partitions_keys_and_lines(broker.bootstrap, topic, 5_000)
+    assert len(messages) == 5_000
+    assert all(partition == (murmur2(key.encode()) & 0x7FFFFFFF) % 6 for partition, key, _ in messages)
+    assert_rows_keep_their_order_within_each_partition(messages)
 
 
 def test_rate_2000_over_20000_events_takes_about_ten_seconds(broker, topic, tmp_path):
