@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,8 @@ struct rd_kafka_s;
 struct rd_kafka_topic_partition_list_s;
 
 namespace clickstream::kafka {
+
+class FetchWaker;
 
 // Start at the group's committed offset (else auto.offset.reset).
 inline constexpr int64_t kStoredOffset = -1000;
@@ -101,15 +104,19 @@ class Consumer {
 
  private:
   friend struct RebalanceTrampoline;
-  explicit Consumer(RebalanceListener* listener) : listener_(listener) {}
+  explicit Consumer(RebalanceListener* listener);
   void Assign(rd_kafka_topic_partition_list_s* partitions);
   void Revoke(rd_kafka_topic_partition_list_s* partitions);
+  void TrackAssignment(rd_kafka_topic_partition_list_s* partitions, bool assigned);
 
   RebalanceListener* listener_;
   arrow::Status assign_error_;
   bool closed_ = false;
   std::string topic_;
+  std::set<int32_t> assigned_;
   rd_kafka_s* handle_ = nullptr;
+  // Keeps librdkafka 2.0's fetcher from sleeping on a drained queue (see fetch_waker.h).
+  std::unique_ptr<FetchWaker> fetch_waker_;
 };
 
 }  // namespace clickstream::kafka
