@@ -107,7 +107,10 @@ arrow::Status Consumer::Subscribe(const std::string& topic) {
 }
 
 std::unique_ptr<Message> Consumer::Poll(int timeout_ms) {
-  rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_, timeout_ms);
+  // A poll that need not wait skips librdkafka's reading of the clock for its timeout.
+  rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_, 0);
+  last_poll_waited_ = message == nullptr;
+  if (message == nullptr && timeout_ms > 0) message = rd_kafka_consumer_poll(handle_, timeout_ms);
   if (message == nullptr) {
     if (fetch_waker_) fetch_waker_->OnEmptyPoll();
     return nullptr;

@@ -87,6 +87,9 @@ class Consumer {
   arrow::Status Subscribe(const std::string& topic);
   // A message, an error carried as a message, or null after the timeout.
   std::unique_ptr<Message> Poll(int timeout_ms);
+  // Whether the last Poll() had to wait: when it did not, the message was already in librdkafka's
+  // queue, and the caller's last clock reading is still about as good as a new one.
+  bool last_poll_waited() const { return last_poll_waited_; }
   // Commits the next offset to read for each partition of the subscribed topic.
   arrow::Status Commit(const std::map<int32_t, int64_t>& next_offsets, bool async);
   // Moves the given assigned partitions to new start offsets (after the sink said where they are).
@@ -112,6 +115,7 @@ class Consumer {
   RebalanceListener* listener_;
   arrow::Status assign_error_;
   bool closed_ = false;
+  bool last_poll_waited_ = true;
   std::string topic_;
   std::set<int32_t> assigned_;
   rd_kafka_s* handle_ = nullptr;
