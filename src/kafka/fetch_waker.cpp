@@ -42,7 +42,6 @@ void FetchWaker::Sample() {
 }
 
 void FetchWaker::Request() {
-  ++wake_ups_;
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_) return;
   pending_ = partitions_;

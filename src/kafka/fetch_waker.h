@@ -53,8 +53,6 @@ class FetchWaker {
   // Waits for a request in flight and ends the thread.
   void Stop();
 
-  int64_t wake_ups() const { return wake_ups_; }
-
  private:
   // The queue's length is read under librdkafka's lock: every so many messages is often enough
   // against a threshold of tens of thousands.
@@ -77,7 +75,6 @@ class FetchWaker {
   int64_t window_messages_ = 0;
   int64_t window_bytes_ = 0;
   int64_t average_bytes_ = 0;
-  int64_t wake_ups_ = 0;
 
   std::mutex mutex_;
   std::condition_variable changed_;
