@@ -4,6 +4,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "kafka/fetch_waker.h"
 #include "kafka/handle.h"
 
 namespace clickstream::kafka {
@@ -84,14 +85,18 @@ arrow::Result<std::unique_ptr<Consumer>> Consumer::Make(ConfPtr conf, RebalanceL
   return consumer;
 }
 
+Consumer::Consumer(RebalanceListener* listener) : listener_(listener) {}
+
 Consumer::~Consumer() {
   if (handle_ == nullptr) return;
   if (!closed_) (void)Close();
+  fetch_waker_.reset();  // holds a reference to the consumer queue, which must go before the handle
   rd_kafka_destroy(handle_);
 }
 
 arrow::Status Consumer::Subscribe(const std::string& topic) {
   topic_ = topic;
+  fetch_waker_ = std::make_unique<FetchWaker>(handle_, topic_);
   PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
   const rd_kafka_resp_err_t error = rd_kafka_subscribe(handle_, topics.get());
@@ -102,8 +107,15 @@ arrow::Status Consumer::Subscribe(const std::string& topic) {
 }
 
 std::unique_ptr<Message> Consumer::Poll(int timeout_ms) {
-  rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_, timeout_ms);
-  if (message == nullptr) return nullptr;
+  // A poll that need not wait skips librdkafka's reading of the clock for its timeout.
+  rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_, 0);
+  last_poll_waited_ = message == nullptr;
+  if (message == nullptr && timeout_ms > 0) message = rd_kafka_consumer_poll(handle_, timeout_ms);
+  if (message == nullptr) {
+    if (fetch_waker_) fetch_waker_->OnEmptyPoll();
+    return nullptr;
+  }
+  if (fetch_waker_) fetch_waker_->OnMessage(message->len + message->key_len);
   return std::make_unique<Message>(message);
 }
 
@@ -164,6 +176,8 @@ int64_t Consumer::HighWatermark(int32_t partition) {
 arrow::Status Consumer::Close() {
   if (closed_) return arrow::Status::OK();
   closed_ = true;
+  // Its requests must not race the close.
+  if (fetch_waker_) fetch_waker_->Stop();
   const rd_kafka_resp_err_t error = rd_kafka_consumer_close(handle_);
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return arrow::Status::IOError("cannot close the Kafka consumer cleanly: ", rd_kafka_err2str(error));
@@ -187,13 +201,18 @@ void Consumer::Assign(rd_kafka_topic_partition_list_t* partitions) {
     if (rd_kafka_error_t* failure = rd_kafka_incremental_assign(handle_, partitions)) {
       assign_error_ = arrow::Status::IOError("cannot assign partitions: ", rd_kafka_error_string(failure));
       rd_kafka_error_destroy(failure);
+      return;
     }
+    TrackAssignment(partitions, /*assigned=*/true);
     return;
   }
   const rd_kafka_resp_err_t code = rd_kafka_assign(handle_, partitions);
   if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
     assign_error_ = arrow::Status::IOError("cannot assign partitions: ", rd_kafka_err2str(code));
+    return;
   }
+  assigned_.clear();
+  TrackAssignment(partitions, /*assigned=*/true);
 }
 
 void Consumer::Revoke(rd_kafka_topic_partition_list_t* partitions) {
@@ -201,6 +220,7 @@ void Consumer::Revoke(rd_kafka_topic_partition_list_t* partitions) {
   revoked.reserve(static_cast<size_t>(partitions->cnt));
   for (int i = 0; i < partitions->cnt; ++i) revoked.push_back(partitions->elems[i].partition);
   listener_->OnRevoke(revoked, rd_kafka_assignment_lost(handle_) != 0);
+  TrackAssignment(partitions, /*assigned=*/false);
   if (IsCooperative(handle_)) {
     if (rd_kafka_error_t* failure = rd_kafka_incremental_unassign(handle_, partitions)) {
       rd_kafka_error_destroy(failure);
@@ -208,6 +228,17 @@ void Consumer::Revoke(rd_kafka_topic_partition_list_t* partitions) {
     return;
   }
   rd_kafka_assign(handle_, nullptr);
+}
+
+void Consumer::TrackAssignment(rd_kafka_topic_partition_list_t* partitions, bool assigned) {
+  for (int i = 0; i < partitions->cnt; ++i) {
+    if (assigned) {
+      assigned_.insert(partitions->elems[i].partition);
+    } else {
+      assigned_.erase(partitions->elems[i].partition);
+    }
+  }
+  if (fetch_waker_) fetch_waker_->SetPartitions(std::vector<int32_t>(assigned_.begin(), assigned_.end()));
 }
 
 }  // namespace clickstream::kafka

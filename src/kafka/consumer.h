@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,8 @@ struct rd_kafka_s;
 struct rd_kafka_topic_partition_list_s;
 
 namespace clickstream::kafka {
+
+class FetchWaker;
 
 // Start at the group's committed offset (else auto.offset.reset).
 inline constexpr int64_t kStoredOffset = -1000;
@@ -84,6 +87,9 @@ class Consumer {
   arrow::Status Subscribe(const std::string& topic);
   // A message, an error carried as a message, or null after the timeout.
   std::unique_ptr<Message> Poll(int timeout_ms);
+  // Whether the last Poll() had to wait: when it did not, the message was already in librdkafka's
+  // queue, and the caller's last clock reading is still about as good as a new one.
+  bool last_poll_waited() const { return last_poll_waited_; }
   // Commits the next offset to read for each partition of the subscribed topic.
   arrow::Status Commit(const std::map<int32_t, int64_t>& next_offsets, bool async);
   // Moves the given assigned partitions to new start offsets (after the sink said where they are).
@@ -101,15 +107,20 @@ class Consumer {
 
  private:
   friend struct RebalanceTrampoline;
-  explicit Consumer(RebalanceListener* listener) : listener_(listener) {}
+  explicit Consumer(RebalanceListener* listener);
   void Assign(rd_kafka_topic_partition_list_s* partitions);
   void Revoke(rd_kafka_topic_partition_list_s* partitions);
+  void TrackAssignment(rd_kafka_topic_partition_list_s* partitions, bool assigned);
 
   RebalanceListener* listener_;
   arrow::Status assign_error_;
   bool closed_ = false;
+  bool last_poll_waited_ = true;
   std::string topic_;
+  std::set<int32_t> assigned_;
   rd_kafka_s* handle_ = nullptr;
+  // Keeps librdkafka 2.0's fetcher from sleeping on a drained queue (see fetch_waker.h).
+  std::unique_ptr<FetchWaker> fetch_waker_;
 };
 
 }  // namespace clickstream::kafka

@@ -11,6 +11,7 @@
 
 #include "kafka/config.h"
 #include "kafka/connection_check.h"
+#include "kafka/fetch_refill.h"
 #include "kafka/handle.h"  // white-box: reads the built configuration back through librdkafka
 #include "kafka/producer.h"
 #include "result_assertions.h"
@@ -179,6 +180,76 @@ TEST(ProduceBatch, WaitsForRoomAndResumesWhereTheQueueFilled) {
   ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
   EXPECT_EQ(producer->counts().produced, 25);
   EXPECT_EQ(producer->counts().failed, 25);
+}
+
+// The fetch wake-up's decision, as a sequence of queue samples: (messages, bytes, ms since start)
+// and whether that sample wakes the fetcher.
+struct QueueSample {
+  int64_t messages;
+  int64_t bytes;
+  int64_t at_ms;
+  bool wakes;
+};
+
+void ExpectWakeUps(const std::vector<QueueSample>& samples, const std::string& story) {
+  // The defaults: queued.min.messages 100000, queued.max.messages.kbytes 16384.
+  FetchRefillPolicy policy(FetchLimits{100'000, 16'384 * 1024}, std::chrono::milliseconds(20));
+  const FetchRefillPolicy::Clock::time_point start{};
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const QueueSample& sample = samples[i];
+    EXPECT_EQ(policy.ShouldWake(sample.messages, sample.bytes, start + std::chrono::milliseconds(sample.at_ms)),
+              sample.wakes)
+        << story << ", sample " << i;
+  }
+}
+
+TEST(FetchRefillPolicy, WakesOnceAFullQueueHasDrainedToHalf) {
+  ExpectWakeUps({{160'000, 1'000'000, 0, false},
+                 {90'000, 1'000'000, 10, false},
+                 {50'000, 1'000'000, 20, false},
+                 {49'999, 1'000'000, 30, true},
+                 {10'000, 1'000'000, 40, false},
+                 {0, 0, 50, false}},
+                "full by messages");
+}
+
+TEST(FetchRefillPolicy, TheBytesLimitCountsLikeTheMessageLimit) {
+  const int64_t limit = 16'384 * 1024;
+  ExpectWakeUps({{20'000, limit, 0, false},
+                 // Few messages but still over half the bytes: librdkafka would not fetch yet.
+                 {20'000, limit / 2, 10, false},
+                 {20'000, limit / 2 - 1, 20, true}},
+                "full by bytes");
+  ExpectWakeUps({{160'000, 1'000, 0, false}, {40'000, limit * 3 / 4, 10, false}, {40'000, limit / 4, 20, true}},
+                "drained by messages, not yet by bytes");
+}
+
+TEST(FetchRefillPolicy, NeverWakesAQueueThatWasNotFull) {
+  // A member at the end of the topic: the fetcher is waiting on the broker, not asleep.
+  ExpectWakeUps({{0, 0, 0, false}, {10, 2'000, 100, false}, {0, 0, 200, false}, {89'000, 1'000, 300, false},
+                 {0, 0, 400, false}},
+                "idle and partly filled queues");
+}
+
+TEST(FetchRefillPolicy, WakeUpsAreRateLimitedAndNeedTheQueueToFillAgain) {
+  ExpectWakeUps({{150'000, 0, 0, false},
+                 {1'000, 0, 5, true},
+                 // Refilled and drained within 20 ms of the last wake-up: it waits, armed.
+                 {150'000, 0, 10, false},
+                 {1'000, 0, 15, false},
+                 {1'000, 0, 24, false},
+                 {1'000, 0, 25, true},
+                 // Drained again, but not refilled since: nothing to wake.
+                 {0, 0, 100, false},
+                 {1'000, 0, 200, false}},
+                "rate limit");
+}
+
+TEST(FetchRefillPolicy, UnknownLimitsNeverWake) {
+  FetchRefillPolicy policy(FetchLimits{0, 0}, std::chrono::milliseconds(0));
+  const FetchRefillPolicy::Clock::time_point start{};
+  EXPECT_FALSE(policy.ShouldWake(1'000'000, 1'000'000'000, start));
+  EXPECT_FALSE(policy.ShouldWake(0, 0, start + std::chrono::seconds(1)));
 }
 
 }  // namespace
