@@ -888,7 +888,7 @@ EXTRA_KEYS = [
 TARGETS = {
     "producer_vs_kcat": (">=", 1.0), "consumer_vs_kcat": (">=", 0.3),
     "consumer_vs_kcat_large_batch": (">=", 0.5),
-    "producer_vs_python": (">=", 20), "consumer_vs_python": (">=", 20),
+    "producer_vs_python": (">=", 100), "consumer_vs_python": (">=", 30),
     "csv_to_parquet_ratio_large_batch": (">=", 8), "parquet_vs_pyarrow_size": ("<=", 1.1),
     "landed_vs_duckdb_size_large_batch": ("<=", 1.5), "landed_vs_duckdb_size_defaults": ("<=", 3),
     "producer_peak_rss_mb_10x": ("<", 100), "consumer_peak_rss_mb_10x": ("<", 256),
