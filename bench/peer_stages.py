@@ -347,7 +347,7 @@ def render_markdown(report: dict) -> list[str]:
     lines += ["| key | value | target |", "| --- | ---: | --- |"]
     for key in PEER_KEYS + PEER_EXTRA_KEYS:
         if key in PEER_KEYS or results.get(key) is not None:
-            lines.append(f"| {key} | {run.fmt(results.get(key))} | {peer_target_status(key, results.get(key))} |")
+            lines.append(f"| {key} | {run.fmt(results.get(key))} | {run.target_status(key, results.get(key), PEER_TARGETS)} |")
     lines += ["", "Settings:", ""]
     lines += [f"- {name}: `{settings}`" for name, settings in peers["settings"].items()]
     lines += [
@@ -367,13 +367,3 @@ def render_markdown(report: dict) -> list[str]:
         "time from its progress events; `spark_peak_rss_mb` is the largest process (the driver JVM).",
     ]
     return lines
-
-
-def peer_target_status(key: str, value) -> str:
-    if key not in PEER_TARGETS:
-        return ""
-    op, goal = PEER_TARGETS[key]
-    if value is None:
-        return f"{op} {goal}: not measured"
-    return f"{op} {goal}: {'met' if value >= goal else 'MISSED'}"
-

@@ -908,10 +908,11 @@ def fmt(value, missing: str = "missing") -> str:
     return str(value)
 
 
-def target_status(key: str, value) -> str:
-    if key not in TARGETS:
+def target_status(key: str, value, targets: dict | None = None) -> str:
+    targets = TARGETS if targets is None else targets
+    if key not in targets:
         return ""
-    op, goal = TARGETS[key]
+    op, goal = targets[key]
     if value is None:
         return f"{op} {goal}: not measured"
     met = {">=": value >= goal, "<=": value <= goal, "<": value < goal}[op]
