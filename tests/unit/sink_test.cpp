@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <arrow/io/file.h>
+#include <arrow/util/base64.h>
 #include <parquet/arrow/reader.h>
 
 #include "event/json_codec.h"
@@ -295,6 +296,10 @@ TEST(ParquetDatasetWriter, WritesOnePartPerDateAndReadsBack) {
   EXPECT_EQ(kv->Get(metadata_key::kFirstOffset).ValueOrDie(), "10");
   EXPECT_EQ(kv->Get(metadata_key::kLastOffset).ValueOrDie(), "12");
   EXPECT_EQ(kv->Get(metadata_key::kPart).ValueOrDie(), "2/2");
+  // Stored once: the Arrow schema kept for readers' types does not carry the facts again.
+  const std::string stored_schema = arrow::util::base64_decode(kv->Get("ARROW:schema").ValueOrDie());
+  EXPECT_FALSE(stored_schema.empty());
+  EXPECT_EQ(stored_schema.find(metadata_key::kTopic), std::string::npos);
 
   // No temporary file stays behind (the lock files are not landed files), and recovery sees one
   // complete batch.
