@@ -19,13 +19,14 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -71,10 +72,12 @@ class Profile:
     python_events: int     # the subset the Python baseline runs on
     memory_base: int       # the 1x size of the memory comparison (10x is ten times it)
     latency_events: int    # events produced at --rate 1000 for the latency measurement
+    rounds: int            # rounds of the runs the headline ratios compare (their medians count)
 
 
-QUICK = Profile(events=50_000, python_events=5_000, memory_base=50_000, latency_events=2_000)
-FULL = Profile(events=DEFAULT_EVENTS, python_events=50_000, memory_base=200_000, latency_events=10_000)
+QUICK = Profile(events=50_000, python_events=5_000, memory_base=50_000, latency_events=2_000, rounds=1)
+FULL = Profile(events=DEFAULT_EVENTS, python_events=50_000, memory_base=200_000, latency_events=10_000,
+               rounds=3)
 
 
 class StageFailed(Exception):
@@ -476,16 +479,24 @@ class Bench:
             raise StageFailed("no topic filled by `clickstream produce` to take the messages from")
         return lines
 
-    def stage_kcat_produce(self) -> None:
-        lines = self.kcat_input()
+    def kcat_produce(self, lines: Path, name: str) -> Measured:
         topic = fresh_name("kcat-produce")
         create_topic(self.broker.bootstrap, topic)
-        measured = measure("kcat-produce", ["kcat", "-b", self.broker.bootstrap, "-t", topic, "-P",
-                                            "-K", "\t", *producer_flags()],
+        measured = measure(name, ["kcat", "-b", self.broker.bootstrap, "-t", topic, "-P",
+                                  "-K", "\t", *producer_flags()],
                            self.logs, stdin=lines).check()
         delivered = topic_message_count(self.broker.bootstrap, topic)
         if delivered != self.events:
             raise StageFailed(f"kcat -P delivered {delivered} messages, expected {self.events}")
+        return measured
+
+    def kcat_consume(self, name: str) -> Measured:
+        return measure(name, ["kcat", "-b", self.broker.bootstrap, "-t", self.topic,
+                              "-C", "-e", "-q", "-o", "beginning"], self.logs).check()
+
+    def stage_kcat_produce(self) -> None:
+        lines = self.kcat_input()
+        measured = self.kcat_produce(lines, "kcat-produce")
         self.results["kcat_produce_eps"] = self.events / measured.seconds
         self.record("kcat -P (same messages)", measured, self.events,
                     eps=round(self.results["kcat_produce_eps"]))
@@ -494,8 +505,7 @@ class Bench:
     def stage_kcat_consume(self) -> None:
         if not getattr(self, "topic_filled_by_clickstream", False):
             raise StageFailed("no topic filled by `clickstream produce` to read")
-        measured = measure("kcat-consume", ["kcat", "-b", self.broker.bootstrap, "-t", self.topic,
-                                            "-C", "-e", "-q", "-o", "beginning"], self.logs).check()
+        measured = self.kcat_consume("kcat-consume")
         self.results["kcat_consume_eps"] = self.events / measured.seconds
         self.record("kcat -C -e > /dev/null", measured, self.events,
                     eps=round(self.results["kcat_consume_eps"]))
@@ -521,6 +531,40 @@ class Bench:
                     eps=round(self.results["consumer_eps"]), files=self.results["parquet_files"],
                     parquet_bytes=self.results["parquet_bytes"])
         self.landed_default = output
+
+    def stage_more_rounds(self) -> None:
+        """More rounds of the four runs the headline ratios compare (produce, kcat -P, kcat -C,
+        consume at the defaults), one after the other as in the first round: on a shared machine one
+        slow moment of one run moved a ratio by half. Each of the four events/s figures becomes the
+        median of its rounds; the stages above are the first round, and their rows stay the table's."""
+        if self.profile.rounds <= 1:
+            return
+        keys = ("producer_eps", "kcat_produce_eps", "kcat_consume_eps", "consumer_eps")
+        if not getattr(self, "topic_filled_by_clickstream", False) or any(not self.results.get(k) for k in keys):
+            raise StageFailed("the first round of produce, kcat -P, kcat -C and consume is incomplete")
+        rounds = {key: [self.results[key]] for key in keys}
+        lines = self.kcat_input()
+        try:
+            for number in range(2, self.profile.rounds + 1):
+                measured = self.produce(self.csv, fresh_name("produce"), f"clickstream-produce-{number}",
+                                        self.events)
+                rounds["producer_eps"].append(self.events / measured.seconds)
+                rounds["kcat_produce_eps"].append(
+                    self.events / self.kcat_produce(lines, f"kcat-produce-{number}").seconds)
+                rounds["kcat_consume_eps"].append(self.events / self.kcat_consume(f"kcat-consume-{number}").seconds)
+                output = self.work / f"landed-round-{number}"
+                measured = self.consume(self.topic, output, f"clickstream-consume-{number}", self.events)
+                rounds["consumer_eps"].append(self.events / (measured.seconds - IDLE_MS / 1000))
+                shutil.rmtree(output)
+        finally:
+            lines.unlink()
+        for key, values in rounds.items():
+            self.results[key] = statistics.median(values)
+            self.results[f"{key}_rounds"] = [round(value) for value in values]
+        self.notes.append(f"Rounds: produce, kcat -P, kcat -C and consume at the defaults ran {self.profile.rounds} "
+                          "times each, in that order; producer_eps, kcat_produce_eps, kcat_consume_eps and "
+                          "consumer_eps are the medians (every round in the *_rounds keys); the Stages table "
+                          "shows the first round.")
 
     def stage_compact(self) -> None:
         """`clickstream compact --min-age 0` of the default landing, against DuckDB's one zstd file
@@ -883,6 +927,7 @@ EXTRA_KEYS = [
     "python_events", "latency_max_ms", "postgres_table_bytes", "postgres_vs_parquet_consumer",
     "s3_vs_local_consumer", "compact_seconds", "duckdb_group_by_seconds_landed",
     "duckdb_group_by_seconds_compacted",
+    "producer_eps_rounds", "kcat_produce_eps_rounds", "kcat_consume_eps_rounds", "consumer_eps_rounds",
 ]
 
 TARGETS = {
@@ -905,6 +950,8 @@ def fmt(value, missing: str = "missing") -> str:
         return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, list):
+        return "; ".join(fmt(item) for item in value)
     return str(value)
 
 
@@ -997,11 +1044,15 @@ def main() -> int:
                         help="where latest.md and latest.json go (default bench/results)")
     parser.add_argument("--csv", type=Path, help="benchmark this CSV instead of generating one")
     parser.add_argument("--keep-work", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--rounds", type=int, choices=range(1, 10), metavar="N",
+                        help="rounds of the runs the headline ratios compare (default: 3, 1 with --quick)")
     parser.add_argument("--peers", action="store_true",
                         help="also run the peers: Kafka's perf tools and Spark (bench/peer_stages.py)")
     args = parser.parse_args()
 
     profile = QUICK if args.quick else FULL
+    if args.rounds is not None:
+        profile = replace(profile, rounds=args.rounds)
     if not BINARY.exists():
         print(f"bench: {BINARY} does not exist: run `make build` (or set CLICKSTREAM_BIN)", file=sys.stderr)
         return 2
@@ -1035,6 +1086,7 @@ def main() -> int:
                                 ("kcat consume", bench.stage_kcat_consume),
                                 ("duckdb size", bench.stage_duckdb_size),
                                 ("clickstream consume", bench.stage_consume),
+                                ("more rounds of the compared runs", bench.stage_more_rounds),
                                 ("compact", bench.stage_compact),
                                 ("clickstream consume to PostgreSQL", bench.stage_postgres_consume),
                                 ("large batch and pyarrow size", bench.stage_large_batch),
