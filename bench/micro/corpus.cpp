@@ -80,6 +80,20 @@ std::FILE* OpenCsv(const std::string& csv) {
   return stream;
 }
 
+std::unique_ptr<source::EventSource> RewoundSource(benchmark::State& state, std::FILE* stream) {
+  // Page cache only: the figure is the parser's, not the disk's.
+  if (lseek(fileno(stream), 0, SEEK_SET) != 0) {
+    state.SkipWithError("cannot rewind the CSV");
+    return nullptr;
+  }
+  auto source = source::EventSource::FromReader(source::CsvReader::FromStream(stream), kBenchSourceId);
+  if (!source.ok()) {
+    state.SkipWithError(source.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::move(*source);
+}
+
 const Corpus& SharedCorpus() {
   static const Corpus corpus = Build();
   return corpus;

@@ -4,10 +4,14 @@
 #pragma once
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <benchmark/benchmark.h>
+
 #include "event/event.h"
+#include "source/event_source.h"
 
 namespace clickstream::bench {
 
@@ -28,5 +32,9 @@ const Corpus& SharedCorpus();
 // The CSV text as a stream at its start (CsvReader reads the descriptor with read(2), so this is
 // an in-memory file rather than fmemopen). The caller closes it.
 std::FILE* OpenCsv(const std::string& csv);
+
+// A CSV source over `stream` from its start, for one iteration; null (and the benchmark marked
+// as failed) when the stream cannot be rewound or the source cannot start.
+std::unique_ptr<source::EventSource> RewoundSource(benchmark::State& state, std::FILE* stream);
 
 }  // namespace clickstream::bench

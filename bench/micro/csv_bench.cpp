@@ -1,8 +1,7 @@
 // The producer's source: CSV text -> validated events (CsvReader + EventSource + BuildEvent), the
 // whole generated corpus per iteration, read from an in-memory file so the disk stays out of it.
 #include <cstdio>
-
-#include <unistd.h>
+#include <memory>
 
 #include <benchmark/benchmark.h>
 
@@ -18,23 +17,15 @@ void BM_CsvToEvents(benchmark::State& state) {
   Event event;
   source::SourceRow row;
   for (auto _ : state) {
-    // Page cache only: the figure is the parser's, not the disk's.
-    if (lseek(fileno(stream), 0, SEEK_SET) != 0) {
-      state.SkipWithError("cannot rewind the CSV");
-      break;
-    }
-    auto source = source::EventSource::FromReader(source::CsvReader::FromStream(stream), kBenchSourceId);
-    if (!source.ok()) {
-      state.SkipWithError(source.status().ToString().c_str());
-      break;
-    }
+    std::unique_ptr<source::EventSource> source = RewoundSource(state, stream);
+    if (!source) break;
     while (true) {
-      auto more = (*source)->Next(&event, &row);
+      auto more = source->Next(&event, &row);
       if (!more.ok()) state.SkipWithError(more.status().ToString().c_str());
       if (!more.ok() || !*more) break;
       benchmark::DoNotOptimize(event);
     }
-    source->reset();
+    source.reset();
   }
   std::fclose(stream);
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(corpus.csv_rows));

@@ -3,8 +3,7 @@
 // encoding runs on the encoder's own thread, so the figure is wall time (UseRealTime): the rate at
 // which the sending thread could be fed.
 #include <cstdio>
-
-#include <unistd.h>
+#include <memory>
 
 #include <benchmark/benchmark.h>
 
@@ -19,18 +18,11 @@ void BM_CsvToMessages(benchmark::State& state) {
   const Corpus& corpus = SharedCorpus();
   std::FILE* stream = OpenCsv(corpus.csv);
   for (auto _ : state) {
-    if (lseek(fileno(stream), 0, SEEK_SET) != 0) {
-      state.SkipWithError("cannot rewind the CSV");
-      break;
-    }
-    auto source = source::EventSource::FromReader(source::CsvReader::FromStream(stream), kBenchSourceId);
-    if (!source.ok()) {
-      state.SkipWithError(source.status().ToString().c_str());
-      break;
-    }
+    std::unique_ptr<source::EventSource> source = RewoundSource(state, stream);
+    if (!source) break;
     size_t rows = 0;
     {
-      produce::BlockEncoder encoder(source->get());
+      produce::BlockEncoder encoder(source.get());
       while (std::unique_ptr<produce::EncodedBlock> block = encoder.Next()) {
         rows += block->rows.size();
         encoder.Recycle(std::move(block));

@@ -40,6 +40,28 @@ def event_lines(count: int, start: int = 0) -> list[str]:
     return lines
 
 
+# Five messages no decoder accepts, in the order they are sent.
+POISON = [f"not json {i}".encode() for i in range(5)]
+
+
+def send_events(producer, topic: str, count: int, start: int = 0) -> None:
+    """Sends generated events' JSON values (no key) through an open kafka-python producer."""
+    for line in event_lines(count, start=start):
+        producer.send(topic, value=line.split(KEY_DELIMITER, 1)[1].encode())
+
+
+def dead_letter_values(bootstrap: str, topic: str) -> list[bytes]:
+    """Every value in the topic's dead-letter topic, sorted."""
+    from kafka import KafkaConsumer
+
+    dlq = KafkaConsumer(f"{topic}.dlq", bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                        consumer_timeout_ms=5000, enable_auto_commit=False)
+    try:
+        return sorted(message.value for message in dlq)
+    finally:
+        dlq.close()
+
+
 def produce_events(bootstrap: str, topic: str, count: int, start: int = 0) -> None:
     kcat_produce(bootstrap, topic, event_lines(count, start), key_delimiter=KEY_DELIMITER)
 
@@ -348,14 +370,13 @@ def test_bad_flag_values_are_usage_errors(tmp_path):
 
 def test_a_batch_of_only_dead_letters_still_moves_the_resume_point(broker, topic, tmp_path):
     """The marker file left for a dead-letter-only batch keeps a restart from re-sending them."""
-    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import KafkaProducer
 
     create_topic(broker.bootstrap, topic, partitions=1)
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    for line in event_lines(5):
-        producer.send(topic, value=line.split(KEY_DELIMITER, 1)[1].encode())
-    for i in range(5):
-        producer.send(topic, value=f"not json {i}".encode())
+    send_events(producer, topic, 5)
+    for value in POISON:
+        producer.send(topic, value=value)
     producer.flush()
     output = tmp_path / "landed"
     args = consume_args(broker.bootstrap, topic, output, "g-marker", "--batch-size", "5")
@@ -363,8 +384,7 @@ def test_a_batch_of_only_dead_letters_still_moves_the_resume_point(broker, topic
     markers = [p.name for p in output.iterdir() if p.name.startswith("_clickstream_")]
     assert len(markers) == 1 and "_o5-9_" in markers[0]
 
-    for line in event_lines(5, start=5):
-        producer.send(topic, value=line.split(KEY_DELIMITER, 1)[1].encode())
+    send_events(producer, topic, 5, start=5)
     producer.flush()
     producer.close()
     second = run_to_idle(tmp_path, "second", args, idle_ms=3000)
@@ -372,9 +392,4 @@ def test_a_batch_of_only_dead_letters_still_moves_the_resume_point(broker, topic
     assert_exactly(output, all_ids(10))
     # Superseded by the newer data file.
     assert not [p for p in output.iterdir() if p.name.startswith("_clickstream_")]
-
-    dlq = KafkaConsumer(f"{topic}.dlq", bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
-                        consumer_timeout_ms=5000, enable_auto_commit=False)
-    dead = list(dlq)
-    dlq.close()
-    assert sorted(m.value for m in dead) == [f"not json {i}".encode() for i in range(5)]
+    assert dead_letter_values(broker.bootstrap, topic) == POISON

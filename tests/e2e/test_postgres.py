@@ -15,8 +15,8 @@ import pytest
 
 from conftest import free_port
 from helpers import ROOT, create_topic, run_clickstream
-from test_consume import (FAST_SESSION, ConsumerProcess, all_ids, committed_offsets,
-                          kill_consumers_at_random_moments, produce_events, produce_in_background)
+from test_consume import (FAST_SESSION, POISON, ConsumerProcess, all_ids, committed_offsets, dead_letter_values,
+                          kill_consumers_at_random_moments, produce_events, produce_in_background, send_events)
 
 LOCAL_POSTGRES = ROOT / "scripts" / "local-postgres"
 UNIT_TESTS = Path(os.environ.get("CLICKSTREAM_UNIT_TESTS", ROOT / "build" / "unit_tests"))
@@ -356,16 +356,13 @@ def test_a_crash_at_each_step_of_a_round_leaves_nothing_half_committed(broker, p
 
 
 def test_dead_letters_go_to_their_topic_and_still_move_the_progress(broker, postgres, topic, tmp_path):
-    from kafka import KafkaConsumer, KafkaProducer
-
-    from test_consume import KEY_DELIMITER, event_lines
+    from kafka import KafkaProducer
 
     create_topic(broker.bootstrap, topic, partitions=1)
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    for line in event_lines(5):
-        producer.send(topic, value=line.split(KEY_DELIMITER, 1)[1].encode())
-    for i in range(5):
-        producer.send(topic, value=f"not json {i}".encode())
+    send_events(producer, topic, 5)
+    for value in POISON:
+        producer.send(topic, value=value)
     producer.flush()
     producer.close()
     args = pg_args(broker.bootstrap, topic, postgres.uri, "g-pg-dlq", "--batch-size", "5")
@@ -375,12 +372,7 @@ def test_dead_letters_go_to_their_topic_and_still_move_the_progress(broker, post
     assert progress_of(postgres, "g-pg-dlq", topic) == {0: 10}  # past the dead-letter-only batch
     second = run_to_idle(tmp_path, "second", args, idle_ms=3000)
     assert "p0@10" in second.stderr(), second.stderr()
-
-    dlq = KafkaConsumer(f"{topic}.dlq", bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
-                        consumer_timeout_ms=5000, enable_auto_commit=False)
-    dead = list(dlq)
-    dlq.close()
-    assert sorted(m.value for m in dead) == [f"not json {i}".encode() for i in range(5)]
+    assert dead_letter_values(broker.bootstrap, topic) == POISON
 
 
 def test_a_replayed_input_lands_each_event_once(broker, postgres, topic, tmp_path):
