@@ -28,9 +28,6 @@ class FetchRefillPolicy {
   // fetch now keeps it from running dry; the caller then wakes the fetcher.
   bool ShouldWake(int64_t queued_messages, int64_t queued_bytes, Clock::time_point now);
 
-  // Whether the queue was seen full since the last wake-up.
-  bool armed() const { return armed_; }
-
  private:
   bool NearlyFull(int64_t messages, int64_t bytes) const;
   bool Drained(int64_t messages, int64_t bytes) const;

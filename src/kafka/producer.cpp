@@ -258,10 +258,6 @@ arrow::Status Producer::Flush(std::chrono::milliseconds timeout) {
   return arrow::Status::OK();
 }
 
-void Producer::Purge() { rd_kafka_purge(handle_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT); }
-
-int Producer::OutQueueLength() const { return rd_kafka_outq_len(handle_); }
-
 arrow::Status Producer::FatalError() const {
   if (fatal_error_.empty()) return arrow::Status::OK();
   return arrow::Status::IOError("fatal Kafka producer error: ", fatal_error_);

@@ -117,13 +117,7 @@ class Producer {
   // naming how many are still in flight).
   arrow::Status Flush(std::chrono::milliseconds timeout);
 
-  // Drops queued and in-flight messages; their delivery reports fail (purged)
-  // on the next Poll().
-  void Purge();
-
   const DeliveryCounts& counts() const { return counts_; }
-  // Messages librdkafka still holds (including requests and reports not yet served).
-  int OutQueueLength() const;
   // OK unless the client hit a fatal error (e.g. the idempotent producer lost its guarantees).
   arrow::Status FatalError() const;
 
