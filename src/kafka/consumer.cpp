@@ -77,6 +77,9 @@ arrow::Result<std::unique_ptr<Consumer>> Consumer::Make(ConfPtr conf, RebalanceL
   std::unique_ptr<Consumer> consumer(new Consumer(listener));
   rd_kafka_conf_set_opaque(conf.get(), consumer.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &RebalanceTrampoline::OnRebalance);
+  // No error_cb, on purpose: librdkafka then logs the client's errors itself ("2/2 brokers are down"
+  // on a stopped broker, repeats of one error folded into "N identical error(s) suppressed"), and
+  // the consumer's own errors (an unknown topic, a fatal one) still come out of Poll() as messages.
   ARROW_ASSIGN_OR_RAISE(HandlePtr handle, NewHandle(RD_KAFKA_CONSUMER, &conf, "consumer"));
   // The consumer tears its handle down itself, in an order HandlePtr cannot know.
   consumer->handle_ = handle.release();
