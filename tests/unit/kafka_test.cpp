@@ -12,6 +12,7 @@
 
 #include "kafka/config.h"
 #include "kafka/connection_check.h"
+#include "kafka/consumer.h"
 #include "kafka/error_log.h"
 #include "kafka/fetch_refill.h"
 #include "kafka/handle.h"  // white-box: reads the built configuration back through librdkafka
@@ -182,6 +183,31 @@ TEST(ProduceBatch, WaitsForRoomAndResumesWhereTheQueueFilled) {
   ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
   EXPECT_EQ(producer->counts().produced, 25);
   EXPECT_EQ(producer->counts().failed, 25);
+}
+
+TEST(FetchRefillPathFor, TheWakerUpTo2_2_0AndFetchQueueBackoffFromIt) {
+  // rd_kafka_version()'s encoding: 0xMMmmrrpp, pp 0xff for a release.
+  EXPECT_EQ(FetchRefillPathFor(0x020002ff), FetchRefillPath::kWaker);  // 2.0.2, Debian's
+  EXPECT_EQ(FetchRefillPathFor(0x020101ff), FetchRefillPath::kWaker);  // 2.1.1, the last before
+  EXPECT_EQ(FetchRefillPathFor(0x020200fe), FetchRefillPath::kWaker);  // a 2.2.0 pre-release
+  EXPECT_EQ(FetchRefillPathFor(0x020200ff), FetchRefillPath::kQueueBackoff);  // 2.2.0
+  EXPECT_EQ(FetchRefillPathFor(0x020300ff), FetchRefillPath::kQueueBackoff);
+  EXPECT_EQ(FetchRefillPathFor(0x030000ff), FetchRefillPath::kQueueBackoff);
+}
+
+TEST(MakeConsumerConf, SetsFetchQueueBackoffOnlyWhereTheRunningLibrdkafkaHasItAndDashXWins) {
+  KafkaOptions options;
+  ASSERT_OK_AND_ASSIGN(ConfPtr conf, MakeConsumerConf(options, {{"group.id", "g"}}));
+  EXPECT_EQ(ConfValue(conf.get(), "group.id"), "g");
+  if (RunningFetchRefillPath() == FetchRefillPath::kWaker) {
+    // Setting it would fail: this librdkafka does not know the property.
+    EXPECT_EQ(ConfValue(conf.get(), "fetch.queue.backoff.ms"), "<unset>");
+    return;
+  }
+  EXPECT_EQ(ConfValue(conf.get(), "fetch.queue.backoff.ms"), "1");
+  options.properties = {"fetch.queue.backoff.ms=50"};
+  ASSERT_OK_AND_ASSIGN(ConfPtr chosen, MakeConsumerConf(options, {}));
+  EXPECT_EQ(ConfValue(chosen.get(), "fetch.queue.backoff.ms"), "50");
 }
 
 TEST(ErrorLogLimiter, OneLinePerCodePerIntervalCountingTheHeldBack) {
