@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
       "  report    find the conversion drop in the landed Parquet\n"
       "  schema    print the landed Parquet schema as JSON",
       "clickstream"};
-  app.set_version_flag("--version", "clickstream " CLICKSTREAM_VERSION);
+  app.set_version_flag("--version", VersionText());
   app.require_subcommand(1);
 
   const std::vector<Command> commands = {AddGenerateCommand(app), AddProduceCommand(app), AddConsumeCommand(app),

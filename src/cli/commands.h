@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -20,6 +21,9 @@ struct Command {
   CLI::App* app = nullptr;
   std::function<int()> run;
 };
+
+// What --version prints: the binary's version and the librdkafka it runs with.
+std::string VersionText();
 
 Command AddGenerateCommand(CLI::App& root);
 Command AddProduceCommand(CLI::App& root);

@@ -138,7 +138,7 @@ arrow::Status LandingConsumer::Open() {
   const std::string session_timeout = "10000";
   ARROW_ASSIGN_OR_RAISE(
       auto conf,
-      kafka::MakeConf(options_.kafka, {
+      kafka::MakeConsumerConf(options_.kafka, {
                                           {"group.id", options_.group},
                                           {"client.id", "clickstream-consume"},
                                           // Offsets are committed by hand, after the sink made them durable.

@@ -12,6 +12,8 @@ namespace clickstream::kafka {
 
 void ConfDeleter::operator()(rd_kafka_conf_s* conf) const { rd_kafka_conf_destroy(conf); }
 
+std::string_view LibrdkafkaVersion() { return rd_kafka_version_str(); }
+
 std::string ResolveBootstrapServers(const KafkaOptions& options) {
   if (!options.bootstrap_servers.empty()) return options.bootstrap_servers;
   const char* from_env = std::getenv("KAFKA_BOOTSTRAP_SERVERS");

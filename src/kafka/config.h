@@ -44,6 +44,10 @@ struct ConfDeleter {
 };
 using ConfPtr = std::unique_ptr<rd_kafka_conf_s, ConfDeleter>;
 
+// The librdkafka this process runs with (rd_kafka_version_str(), e.g. "2.0.2"): the shared library
+// may be newer than the headers the binary was built against.
+std::string_view LibrdkafkaVersion();
+
 // Builds a configuration: bootstrap servers, then `defaults` (the module's own tuning), then the
 // user's -F file, then the user's -X properties. The file's bootstrap.servers replaces
 // $KAFKA_BOOTSTRAP_SERVERS and localhost:9092 but not an explicit -b. A bad key or value fails with

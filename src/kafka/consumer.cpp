@@ -4,6 +4,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "kafka/fetch_refill.h"
 #include "kafka/fetch_waker.h"
 #include "kafka/handle.h"
 
@@ -34,6 +35,14 @@ bool IsCooperative(rd_kafka_t* handle) {
 }
 
 }  // namespace
+
+arrow::Result<ConfPtr> MakeConsumerConf(const KafkaOptions& options, std::vector<Property> defaults) {
+  // librdkafka's 1 s default is the tick the waker exists to beat; at 1 ms the fetcher looks again
+  // as soon as the application has read the queue below its limits, which was measured to read as
+  // fast as 2.0.2 with the waker.
+  if (RunningFetchRefillPath() == FetchRefillPath::kQueueBackoff) defaults.emplace_back("fetch.queue.backoff.ms", "1");
+  return MakeConf(options, defaults);
+}
 
 Message::~Message() { rd_kafka_message_destroy(message_); }
 bool Message::is_error() const {
@@ -77,6 +86,9 @@ arrow::Result<std::unique_ptr<Consumer>> Consumer::Make(ConfPtr conf, RebalanceL
   std::unique_ptr<Consumer> consumer(new Consumer(listener));
   rd_kafka_conf_set_opaque(conf.get(), consumer.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &RebalanceTrampoline::OnRebalance);
+  // No error_cb, on purpose: librdkafka then logs the client's errors itself ("2/2 brokers are down"
+  // on a stopped broker, repeats of one error folded into "N identical error(s) suppressed"), and
+  // the consumer's own errors (an unknown topic, a fatal one) still come out of Poll() as messages.
   ARROW_ASSIGN_OR_RAISE(HandlePtr handle, NewHandle(RD_KAFKA_CONSUMER, &conf, "consumer"));
   // The consumer tears its handle down itself, in an order HandlePtr cannot know.
   consumer->handle_ = handle.release();
@@ -96,7 +108,7 @@ Consumer::~Consumer() {
 
 arrow::Status Consumer::Subscribe(const std::string& topic) {
   topic_ = topic;
-  fetch_waker_ = std::make_unique<FetchWaker>(handle_, topic_);
+  if (RunningFetchRefillPath() == FetchRefillPath::kWaker) fetch_waker_ = std::make_unique<FetchWaker>(handle_, topic_);
   PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
   const rd_kafka_resp_err_t error = rd_kafka_subscribe(handle_, topics.get());

@@ -74,6 +74,11 @@ class RebalanceListener {
   virtual void OnRevoke(const std::vector<int32_t>& partitions, bool lost) = 0;
 };
 
+// MakeConf for a Consumer: `defaults`, then what the running librdkafka's fetch refill path needs
+// (fetch.queue.backoff.ms where it exists, see FetchRefillPathFor), then the user's -F and -X, which
+// still win.
+arrow::Result<ConfPtr> MakeConsumerConf(const KafkaOptions& options, std::vector<Property> defaults);
+
 class Consumer {
  public:
   // Takes the configuration (MakeConf with group.id set) and creates the client. The listener
@@ -119,7 +124,8 @@ class Consumer {
   std::string topic_;
   std::set<int32_t> assigned_;
   rd_kafka_s* handle_ = nullptr;
-  // Keeps librdkafka 2.0's fetcher from sleeping on a drained queue (see fetch_waker.h).
+  // Keeps librdkafka 2.0's fetcher from sleeping on a drained queue (see fetch_waker.h); null with
+  // a librdkafka that has fetch.queue.backoff.ms.
   std::unique_ptr<FetchWaker> fetch_waker_;
 };
 

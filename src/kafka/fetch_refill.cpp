@@ -1,6 +1,18 @@
 #include "kafka/fetch_refill.h"
 
+#include <librdkafka/rdkafka.h>
+
 namespace clickstream::kafka {
+
+FetchRefillPath FetchRefillPathFor(int librdkafka_version) {
+  return librdkafka_version >= kFetchQueueBackoffVersion ? FetchRefillPath::kQueueBackoff : FetchRefillPath::kWaker;
+}
+
+FetchRefillPath RunningFetchRefillPath() { return FetchRefillPathFor(rd_kafka_version()); }
+
+std::string_view FetchRefillPathName(FetchRefillPath path) {
+  return path == FetchRefillPath::kWaker ? "fetch waker" : "fetch.queue.backoff.ms";
+}
 
 namespace {
 

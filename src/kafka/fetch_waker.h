@@ -5,15 +5,15 @@
 // partitions are forwarded to, not the partition's share). Nothing wakes the broker thread when the
 // application drains the queue: it decides again only on its next event or its idle tick
 // (1 s), so a consumer that reads faster than that tick gets one fetch per second (librdkafka issue
-// #2879; fetch.queue.backoff.ms, from 2.1, makes the tick configurable). One fetch holds ~140k of our
-// messages, hence a ceiling of ~140k events/s whatever the consumer does.
+// #2879; fetch.queue.backoff.ms, from 2.2.0, makes the tick configurable, and with such a librdkafka
+// the consumer sets it instead of starting a waker: see FetchRefillPathFor). One fetch holds ~140k
+// of our messages, hence a ceiling of ~140k events/s whatever the consumer does.
 //
 // Any request to a partition's leader wakes the broker thread that fetches from it, and that thread
 // decides again at once. So once the queue has been full and has drained to half, a small thread
 // asks each leader for the assigned partitions' latest offsets (ListOffsets, one request per leader
 // broker). Resuming the partitions instead would not do: that goes through librdkafka's main thread
-// and purges the queue. On a client whose fetcher refills on its own the queue rarely fills, and a
-// wake-up is one cheap request at most every few milliseconds.
+// and purges the queue.
 #pragma once
 
 #include <condition_variable>

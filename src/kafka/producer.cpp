@@ -1,9 +1,13 @@
 #include "kafka/producer.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 
 #include "kafka/handle.h"
@@ -20,6 +24,8 @@ constexpr int kPartitionCountTimeoutMs = 1000;
 // How often the partition count is looked up again: partitions added to the topic during a long
 // replay then take effect about as soon as librdkafka's own metadata refresh would notice them.
 constexpr std::chrono::seconds kPartitionCountRefresh{30};
+// At most one line per error code this often: an outage of a minute is a handful of lines.
+constexpr std::chrono::seconds kErrorLineInterval{10};
 
 struct MetadataDeleter {
   void operator()(const rd_kafka_metadata_t* metadata) const { rd_kafka_metadata_destroy(metadata); }
@@ -34,6 +40,35 @@ bool UsesDefaultPartitioner(const rd_kafka_conf_t* conf) {
   // Unknown: no topic-level property was set at all, so the default holds.
   if (result == RD_KAFKA_CONF_UNKNOWN) return true;
   return result == RD_KAFKA_CONF_OK && std::string_view(value) == "consistent_random";
+}
+
+// librdkafka's own error lines are at syslog's LOG_ERR, shown while log_level is at least that.
+constexpr int kLogErrorLevel = 3;
+
+bool LogsErrors(const rd_kafka_conf_t* conf) {
+  char value[16];
+  size_t size = sizeof(value);
+  if (rd_kafka_conf_get(conf, "log_level", value, &size) != RD_KAFKA_CONF_OK) return true;
+  return std::atoi(value) >= kLogErrorLevel;
+}
+
+// What a producer without an on_error callback does with a client error: a line on stderr, the
+// repeats of a non-fatal one held back (see error_log.h). librdkafka logs errors itself only while no
+// error_cb is registered, and the producer always registers one, to record fatal errors. Being the
+// default here rather than set by each caller, no producer (the replay's, the dead-letter queue's, a
+// future one) can leave the slot empty and silence "all brokers are down"; the line names the client
+// by its client.id, which is what a caller would have added. -X log_level below 3 silences it, as
+// it silences librdkafka's own error lines.
+void PrintClientError(rd_kafka_t* handle, rd_kafka_resp_err_t code, bool fatal, const char* reason,
+                      ErrorLogLimiter* limiter) {
+  if (fatal) {
+    fmt::print(stderr, "kafka: {}: fatal: {}\n", rd_kafka_name(handle), reason);
+    return;
+  }
+  const std::optional<int64_t> held_back = limiter->Admit(code, ErrorLogLimiter::Clock::now());
+  if (!held_back) return;
+  fmt::print(stderr, "kafka: {}: {} ({}{})\n", rd_kafka_name(handle), reason, rd_kafka_err2name(code),
+             *held_back > 0 ? fmt::format("; {} more since its last line", *held_back) : "");
 }
 
 }  // namespace
@@ -64,11 +99,16 @@ struct ProducerCallbackTrampoline {
       self->fatal_error_ = std::string(rd_kafka_err2name(code)) + ": " + fatal_reason;
       reason = self->fatal_error_.c_str();
     }
-    if (self->callbacks_.on_error) self->callbacks_.on_error(fatal, reason);
+    if (self->callbacks_.on_error) {
+      self->callbacks_.on_error(fatal, reason);
+    } else if (self->print_errors_) {
+      PrintClientError(handle, code, fatal, reason, &self->error_lines_);
+    }
   }
 };
 
-Producer::Producer(ProducerCallbacks callbacks) : callbacks_(std::move(callbacks)) {}
+Producer::Producer(ProducerCallbacks callbacks)
+    : callbacks_(std::move(callbacks)), error_lines_(kErrorLineInterval) {}
 
 arrow::Result<std::unique_ptr<Producer>> Producer::Make(ConfPtr conf, ProducerCallbacks callbacks) {
   std::unique_ptr<Producer> producer(new Producer(std::move(callbacks)));
@@ -76,6 +116,7 @@ arrow::Result<std::unique_ptr<Producer>> Producer::Make(ConfPtr conf, ProducerCa
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &ProducerCallbackTrampoline::OnDelivery);
   rd_kafka_conf_set_error_cb(conf.get(), &ProducerCallbackTrampoline::OnError);
   producer->default_partitioner_ = UsesDefaultPartitioner(conf.get());
+  producer->print_errors_ = LogsErrors(conf.get());
   ARROW_ASSIGN_OR_RAISE(HandlePtr handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "producer"));
   // The producer tears its handle down itself, in an order HandlePtr cannot know.
   producer->handle_ = handle.release();
@@ -257,10 +298,6 @@ arrow::Status Producer::Flush(std::chrono::milliseconds timeout) {
   }
   return arrow::Status::OK();
 }
-
-void Producer::Purge() { rd_kafka_purge(handle_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT); }
-
-int Producer::OutQueueLength() const { return rd_kafka_outq_len(handle_); }
 
 arrow::Status Producer::FatalError() const {
   if (fatal_error_.empty()) return arrow::Status::OK();

@@ -17,6 +17,7 @@
 #include <arrow/status.h>
 
 #include "kafka/config.h"
+#include "kafka/error_log.h"
 
 struct rd_kafka_message_s;
 struct rd_kafka_s;
@@ -76,7 +77,9 @@ struct ProducerCallbacks {
   // Called once per message, successful or not.
   std::function<void(const DeliveryReport&)> on_delivery;
   // Non-fatal client errors (broker down, all brokers down, …): librdkafka retries by itself, so
-  // these are for logging. Fatal errors are also recorded and returned by FatalError().
+  // these are for logging. Fatal errors are also recorded and returned by FatalError(). Unset: each
+  // gets a line on stderr naming the client (unless log_level is below 3), a repeated non-fatal one
+  // at most every 10 s.
   std::function<void(bool fatal, std::string_view reason)> on_error;
 };
 
@@ -117,13 +120,7 @@ class Producer {
   // naming how many are still in flight).
   arrow::Status Flush(std::chrono::milliseconds timeout);
 
-  // Drops queued and in-flight messages; their delivery reports fail (purged)
-  // on the next Poll().
-  void Purge();
-
   const DeliveryCounts& counts() const { return counts_; }
-  // Messages librdkafka still holds (including requests and reports not yet served).
-  int OutQueueLength() const;
   // OK unless the client hit a fatal error (e.g. the idempotent producer lost its guarantees).
   arrow::Status FatalError() const;
 
@@ -143,6 +140,8 @@ class Producer {
   void FillBatch(std::span<const KeyedValue> messages, int32_t partition_count);
 
   ProducerCallbacks callbacks_;
+  ErrorLogLimiter error_lines_;  // for the errors on_error does not take
+  bool print_errors_ = true;     // log_level lets librdkafka's error lines through
   DeliveryCounts counts_;
   std::string fatal_error_;
   std::vector<rd_kafka_vu_s> fields_;

@@ -242,6 +242,8 @@ class ReplayLoop {
 
 std::vector<std::pair<std::string, std::string>> ReplayProducerDefaults() {
   return {
+      // Names this client in the broker's logs and in its own error lines (as the consumer's do).
+      {"client.id", "clickstream-produce"},
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"linger.ms", "10"},

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -364,6 +365,31 @@ def test_broker_killed_and_restarted_mid_run_loses_and_duplicates_nothing(tmp_pa
         assert len(set(ids)) == 30_000
     finally:
         own.stop()
+
+
+def test_a_broker_outage_is_reported_on_stderr_once_per_error_code(tmp_path, topic):
+    """librdkafka tells a client that registered an error callback about a lost broker through that
+    callback alone: `produce` must print it, and not once per reconnect attempt."""
+    own = Broker(tmp_path / "kafka", free_port())
+    own.start()
+    try:
+        source = generate(tmp_path / "events.csv", 800)
+        # 8 s at 100/s; events sent while the broker is down fail after 1 s instead of 5 minutes.
+        process = subprocess.Popen([str(BINARY), "produce", "-b", own.bootstrap, "-t", topic, "--no-progress",
+                                    "--input", source, "--rate", "100", "-X", "message.timeout.ms=1000"],
+                                   stderr=subprocess.PIPE, text=True)
+        wait_for_messages(own.bootstrap, topic, 50, process)
+        own.stop()
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        own.stop()
+    assert process.returncode == 1, stderr  # the events sent into the outage were not delivered
+    errors = [line for line in stderr.splitlines() if line.startswith("kafka: ")]
+    assert any(re.search(r"^kafka: clickstream-produce\S*: 1/1 brokers are down \(_ALL_BROKERS_DOWN\)$", line)
+               for line in errors), stderr
+    codes = Counter(re.search(r"\((_[A-Z_]+)[;)]", line).group(1) for line in errors)
+    # The outage lasts less than 10 s of the run, so one line per code, two at a boundary.
+    assert codes and max(codes.values()) <= 2, errors
 
 
 def signal_mask(pid: int, field: str) -> int:

@@ -6,11 +6,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kafka/config.h"
 #include "kafka/connection_check.h"
+#include "kafka/consumer.h"
+#include "kafka/error_log.h"
 #include "kafka/fetch_refill.h"
 #include "kafka/handle.h"  // white-box: reads the built configuration back through librdkafka
 #include "kafka/producer.h"
@@ -180,6 +183,52 @@ TEST(ProduceBatch, WaitsForRoomAndResumesWhereTheQueueFilled) {
   ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
   EXPECT_EQ(producer->counts().produced, 25);
   EXPECT_EQ(producer->counts().failed, 25);
+}
+
+TEST(FetchRefillPathFor, TheWakerUpTo2_2_0AndFetchQueueBackoffFromIt) {
+  // rd_kafka_version()'s encoding: 0xMMmmrrpp, pp 0xff for a release.
+  EXPECT_EQ(FetchRefillPathFor(0x020002ff), FetchRefillPath::kWaker);  // 2.0.2, Debian's
+  EXPECT_EQ(FetchRefillPathFor(0x020101ff), FetchRefillPath::kWaker);  // 2.1.1, the last before
+  EXPECT_EQ(FetchRefillPathFor(0x020200fe), FetchRefillPath::kWaker);  // a 2.2.0 pre-release
+  EXPECT_EQ(FetchRefillPathFor(0x020200ff), FetchRefillPath::kQueueBackoff);  // 2.2.0
+  EXPECT_EQ(FetchRefillPathFor(0x020300ff), FetchRefillPath::kQueueBackoff);
+  EXPECT_EQ(FetchRefillPathFor(0x030000ff), FetchRefillPath::kQueueBackoff);
+}
+
+TEST(MakeConsumerConf, SetsFetchQueueBackoffOnlyWhereTheRunningLibrdkafkaHasItAndDashXWins) {
+  KafkaOptions options;
+  ASSERT_OK_AND_ASSIGN(ConfPtr conf, MakeConsumerConf(options, {{"group.id", "g"}}));
+  EXPECT_EQ(ConfValue(conf.get(), "group.id"), "g");
+  if (RunningFetchRefillPath() == FetchRefillPath::kWaker) {
+    // Setting it would fail: this librdkafka does not know the property.
+    EXPECT_EQ(ConfValue(conf.get(), "fetch.queue.backoff.ms"), "<unset>");
+    return;
+  }
+  EXPECT_EQ(ConfValue(conf.get(), "fetch.queue.backoff.ms"), "1");
+  options.properties = {"fetch.queue.backoff.ms=50"};
+  ASSERT_OK_AND_ASSIGN(ConfPtr chosen, MakeConsumerConf(options, {}));
+  EXPECT_EQ(ConfValue(chosen.get(), "fetch.queue.backoff.ms"), "50");
+}
+
+TEST(ErrorLogLimiter, OneLinePerCodePerIntervalCountingTheHeldBack) {
+  ErrorLogLimiter limiter(std::chrono::seconds(10));
+  const ErrorLogLimiter::Clock::time_point start{};
+  const auto at = [&](int seconds) { return start + std::chrono::seconds(seconds); };
+  constexpr int kTransport = -195;
+  constexpr int kAllBrokersDown = -187;
+  EXPECT_EQ(limiter.Admit(kTransport, at(0)), std::optional<int64_t>(0));
+  EXPECT_EQ(limiter.Admit(kTransport, at(1)), std::nullopt);
+  // Another code has its own interval.
+  EXPECT_EQ(limiter.Admit(kAllBrokersDown, at(2)), std::optional<int64_t>(0));
+  EXPECT_EQ(limiter.Admit(kTransport, at(5)), std::nullopt);
+  EXPECT_EQ(limiter.Admit(kTransport, at(9)), std::nullopt);
+  // Ten seconds after its last line: a line again, saying three were held back.
+  EXPECT_EQ(limiter.Admit(kTransport, at(10)), std::optional<int64_t>(3));
+  EXPECT_EQ(limiter.Admit(kTransport, at(19)), std::nullopt);
+  EXPECT_EQ(limiter.Admit(kAllBrokersDown, at(12)), std::optional<int64_t>(0));
+  // A code quiet for long gets its line at once, with nothing held back since the last.
+  EXPECT_EQ(limiter.Admit(kAllBrokersDown, at(100)), std::optional<int64_t>(0));
+  EXPECT_EQ(limiter.Admit(kTransport, at(100)), std::optional<int64_t>(1));
 }
 
 // The fetch wake-up's decision, as a sequence of queue samples: (messages, bytes, ms since start)
