@@ -173,8 +173,9 @@ arrow::Status LandingConsumer::SendDeadLetter(const kafka::Message& message, Par
                                               std::string_view reason, Clock::time_point now) {
   if (!dlq_) {
     // The dead-letter topic gets the source topic's partition count when it must be created.
-    const arrow::Result<std::optional<int>> count = consumer_->PartitionCount(kMetadataTimeoutMs);
-    const int partitions = count.ok() && count->has_value() ? **count : 1;
+    ARROW_ASSIGN_OR_RAISE(const int partitions,
+                          DeadLetterPartitions(consumer_->PartitionCount(kMetadataTimeoutMs), options_.kafka.topic,
+                                               dlq_topic_));
     ARROW_ASSIGN_OR_RAISE(dlq_, DeadLetterQueue::Make(options_.kafka, dlq_topic_, partitions));
   }
   ARROW_RETURN_NOT_OK(dlq_->Send(message, options_.kafka.topic, reason));

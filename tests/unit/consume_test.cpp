@@ -6,6 +6,7 @@
 
 #include "consume/clock.h"
 #include "consume/consume_stats.h"
+#include "consume/dead_letters.h"
 #include "consume/landing_pipeline.h"
 #include "consume/partition_batch.h"
 #include "consume/rebalance.h"
@@ -446,6 +447,25 @@ TEST(ClockSampler, ReadsAnewAfterAWaitedPollOrOnceEvery64Polls) {
   std::this_thread::sleep_for(milliseconds(2));
   EXPECT_EQ(sampler.Read(/*waited=*/false), second);
   EXPECT_GT(sampler.Read(/*waited=*/true), second);
+}
+
+// --- the dead-letter topic's size ---
+
+TEST(DeadLetterPartitions, TakesTheSourceTopicsCountAndNeverGuesses) {
+  ASSERT_OK_AND_ASSIGN(const int partitions, DeadLetterPartitions(std::optional<int>(6), "clicks", "clicks.dlq"));
+  EXPECT_EQ(partitions, 6);
+
+  const auto missing = DeadLetterPartitions(std::optional<int>(), "clicks", "clicks.dlq");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("clicks.dlq: the topic clicks does not exist"), std::string::npos)
+      << missing.status().ToString();
+
+  const auto unknown = DeadLetterPartitions(
+      arrow::Status::IOError("cannot read metadata of clicks: Local: Broker transport failure"), "clicks", "clicks.dlq");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("clicks.dlq like clicks: cannot read metadata of clicks: Local: Broker"),
+            std::string::npos)
+      << unknown.status().ToString();
 }
 
 }  // namespace
