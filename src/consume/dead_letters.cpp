@@ -6,6 +6,19 @@
 
 namespace clickstream::consume {
 
+arrow::Result<int> DeadLetterPartitions(const arrow::Result<std::optional<int>>& source_count,
+                                        std::string_view source_topic, std::string_view dead_letter_topic) {
+  if (!source_count.ok()) {
+    return arrow::Status::IOError("cannot size the dead-letter topic ", dead_letter_topic, " like ", source_topic,
+                                  ": ", source_count.status().message());
+  }
+  if (!source_count->has_value()) {
+    return arrow::Status::IOError("cannot size the dead-letter topic ", dead_letter_topic, ": the topic ",
+                                  source_topic, " does not exist (deleted while consuming?)");
+  }
+  return **source_count;
+}
+
 DeadLetterQueue::DeadLetterQueue(kafka::KafkaOptions options, std::string topic, int partitions)
     : options_(std::move(options)), topic_(std::move(topic)), partitions_(partitions) {}
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,13 @@ inline constexpr char kSourceTopic[] = "source.topic";
 inline constexpr char kSourcePartition[] = "source.partition";
 inline constexpr char kSourceOffset[] = "source.offset";
 }  // namespace dead_letter_header
+
+// The partition count a missing dead-letter topic is created with: the source topic's, as the
+// cluster's metadata gives it (`source_count`; nullopt when the topic does not exist). Never a
+// guess: a topic created with the wrong count keeps it, so an unknown count is an error that says
+// why.
+arrow::Result<int> DeadLetterPartitions(const arrow::Result<std::optional<int>>& source_count,
+                                        std::string_view source_topic, std::string_view dead_letter_topic);
 
 class DeadLetterQueue {
  public:

@@ -9,10 +9,13 @@
 #include <fmt/format.h>
 
 #include "common/crash_point.h"
+#include "consume/clock.h"
 #include "consume/consume_stats.h"
 #include "consume/dead_letters.h"
 #include "consume/landing_pipeline.h"
+#include "consume/log.h"
 #include "consume/partition_batch.h"
+#include "consume/rebalance.h"
 #include "event/json_codec.h"
 #include "kafka/connection_check.h"
 #include "kafka/consumer.h"
@@ -27,54 +30,18 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kPollTimeout{100};
 constexpr milliseconds kDueCheckInterval{50};
-constexpr int kMessagesPerClockRead = 64;
 constexpr milliseconds kDeadLetterFlushTimeout{60'000};
 constexpr int kMetadataTimeoutMs = 10'000;
 
-template <typename... Args>
-void Log(fmt::format_string<Args...> format, Args&&... args) {
-  fmt::print(stderr, "consume: {}\n", fmt::format(format, std::forward<Args>(args)...));
-}
-
-// The wall-clock time of a steady-clock reading, re-anchored on the system clock every 100 ms, so
-// the loop reads one clock, not two (on this VM clock reads were ~10% of the consumer's CPU at
-// --batch-size 100000). It stays within microseconds of the system clock; an NTP step shows up at
-// the next anchor.
-class WallClock {
- public:
-  int64_t Micros(Clock::time_point now) {
-    if (now - anchored_at_ >= kReanchorInterval || now < anchored_at_) Anchor(now);
-    return anchor_micros_ + std::chrono::duration_cast<std::chrono::microseconds>(now - anchored_at_).count();
-  }
-
- private:
-  static constexpr milliseconds kReanchorInterval{100};
-  void Anchor(Clock::time_point now) {
-    anchored_at_ = now;
-    anchor_micros_ = std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-  }
-  Clock::time_point anchored_at_{};
-  int64_t anchor_micros_ = 0;
-};
-
-struct PartitionState {
-  PartitionState(int32_t partition, DateColumn date_column) : batch(partition, date_column) {}
-  PartitionBatch batch;
-  // The next offset expected; -1 until the first message when starting from the group's offset.
-  // Anything below it is a stale fetch from before a rebalance or a rewind and is dropped.
-  int64_t next_offset = -1;
-};
-
-class LandingConsumer final : public kafka::RebalanceListener {
+class LandingConsumer final : public kafka::RebalanceListener, public GroupPositions {
  public:
   LandingConsumer(const ConsumeOptions& options, const std::atomic<bool>& stop, std::unique_ptr<sink::Sink> sink)
       : options_(options),
         stop_(stop),
         sink_(std::move(sink)),
         dlq_topic_(options.dlq_topic.empty() ? options.kafka.topic + ".dlq" : options.dlq_topic),
-        pipeline_(sink_.get(), milliseconds(options.write_retry_ms), stop, [this] { return FlushDeadLetters(); }) {}
+        pipeline_(sink_.get(), milliseconds(options.write_retry_ms), stop, [this] { return FlushDeadLetters(); }),
+        assigned_partitions_(sink_.get(), &pipeline_, this, options.date_column, &stats_) {}
 
   arrow::Status Open();
   arrow::Status Run();
@@ -88,6 +55,9 @@ class LandingConsumer final : public kafka::RebalanceListener {
   arrow::Status OnAssign(std::vector<kafka::AssignedPartition>* partitions) override;
   void OnRevoke(const std::vector<int32_t>& partitions, bool lost) override;
 
+  void Commit(const std::map<int32_t, int64_t>& next_offsets, bool async) override;
+  arrow::Status Rewind(const std::map<int32_t, int64_t>& next_offsets) override;
+
  private:
   // `now`: when the poll returned the message.
   arrow::Status Handle(const kafka::Message& message, Clock::time_point now);
@@ -95,12 +65,6 @@ class LandingConsumer final : public kafka::RebalanceListener {
                                Clock::time_point now);
   arrow::Status FlushDeadLetters();
   arrow::Status FlushDue(Clock::time_point now);
-  arrow::Status FlushAll();
-  arrow::Status Seal(PartitionState* state);
-  arrow::Status Advance(bool block);
-  arrow::Status Rewind();
-  void Commit(const std::map<int32_t, int64_t>& next_offsets, bool async);
-  Clock::time_point ReadClock(bool waited);
   bool IsIdle(Clock::time_point now) const;
   void MaybePrintStats(Clock::time_point now, bool force);
   int64_t Lag();
@@ -112,13 +76,7 @@ class LandingConsumer final : public kafka::RebalanceListener {
   EventJsonDecoder decoder_;
   Event event_;
   WallClock wall_clock_;
-  Clock::time_point last_clock_read_ = Clock::now();
-  int messages_since_clock_read_ = 0;
-  std::map<int32_t, PartitionState> partitions_;
-  // Per partition: the offset after the last durable batch, i.e. what may be committed.
-  std::map<int32_t, int64_t> durable_next_;
-  // Once a landing failed for good nothing may become durable after it.
-  arrow::Status failure_;
+  ClockSampler clock_;
   ConsumeStats stats_;
   Clock::time_point started_at_ = Clock::now();
   Clock::time_point last_activity_ = started_at_;
@@ -130,6 +88,7 @@ class LandingConsumer final : public kafka::RebalanceListener {
   int64_t events_at_last_stats_ = 0;
   std::unique_ptr<DeadLetterQueue> dlq_;  // made on the first dead letter
   LandingPipeline pipeline_;
+  AssignedPartitions assigned_partitions_;
   // Declared last so it is destroyed first: closing it calls OnRevoke, which needs the rest.
   std::unique_ptr<kafka::Consumer> consumer_;
 };
@@ -167,35 +126,24 @@ arrow::Status LandingConsumer::Open() {
 arrow::Status LandingConsumer::OnAssign(std::vector<kafka::AssignedPartition>* partitions) {
   last_activity_ = Clock::now();
   assigned_ = true;
-  // Recovery must not race a round still landing (its temp files would look abandoned).
-  ARROW_RETURN_NOT_OK(Advance(/*block=*/true));
   std::set<int32_t> ids;
   for (const kafka::AssignedPartition& assigned : *partitions) ids.insert(assigned.partition);
-  ARROW_ASSIGN_OR_RAISE(auto resumes, sink_->Recover(ids));
+  ARROW_ASSIGN_OR_RAISE(auto starts, assigned_partitions_.Assign(ids));
   std::string from_sink;
   std::string from_group;
   for (kafka::AssignedPartition& assigned : *partitions) {
-    const sink::PartitionResume& resume = resumes[assigned.partition];
-    auto [it, inserted] = partitions_.try_emplace(assigned.partition, assigned.partition, options_.date_column);
-    PartitionState& state = it->second;
-    if (resume.next_offset) {
-      assigned.start_offset = *resume.next_offset;
-      state.next_offset = *resume.next_offset;
-      durable_next_[assigned.partition] = *resume.next_offset;
+    const std::optional<int64_t>& start = starts[assigned.partition];
+    if (start) {
+      assigned.start_offset = *start;
       from_sink += fmt::format(" p{}@{}", assigned.partition, assigned.start_offset);
     } else {
       assigned.start_offset = kafka::kStoredOffset;
-      state.next_offset = -1;
       from_group += fmt::format(" p{}", assigned.partition);
-    }
-    if (resume.removed_leftovers > 0) {
-      Log("partition {}: removed {} file(s) left by an interrupted run", assigned.partition, resume.removed_leftovers);
     }
   }
   Log("assigned {} partition(s); resuming from {}:{}{}", partitions->size(), sink_->Describe(),
       from_sink.empty() ? " none" : from_sink,
       from_group.empty() ? "" : "; from the group's offset (else " + options_.offset_reset + "):" + from_group);
-  stats_.partitions = static_cast<int>(partitions_.size());
   return arrow::Status::OK();
 }
 
@@ -204,37 +152,30 @@ void LandingConsumer::OnRevoke(const std::vector<int32_t>& partitions, bool lost
   assigned_ = false;
   const std::set<int32_t> revoked(partitions.begin(), partitions.end());
   if (lost) {
-    // The group already gave these partitions to another member, which resumes from the sink:
-    // landing their buffered batches now could only duplicate what it lands.
-    pipeline_.DropSealed(revoked);
-    Log("lost {} partition(s) to another member: dropped their unlanded batches", partitions.size());
-  } else if (failure_.ok()) {
-    // The next owner resumes from the sink, so whatever is buffered must land now (the round in
-    // flight included), or be left for it to re-read when landing fails. Landing everything
-    // rather than only the revoked partitions keeps the batches of a partition in order.
-    const arrow::Status status = FlushAll();
-    if (!status.ok()) failure_ = status;
+    assigned_partitions_.Lose(revoked);
   } else {
-    pipeline_.Discard();  // its files may land, but nothing more is committed
+    assigned_partitions_.Revoke(revoked);
   }
-  std::map<int32_t, int64_t> to_commit;
-  for (int32_t partition : partitions) {
-    if (!lost && failure_.ok() && durable_next_.count(partition)) to_commit[partition] = durable_next_[partition];
-    partitions_.erase(partition);
-    durable_next_.erase(partition);
-  }
-  if (!lost) Commit(to_commit, /*async=*/false);
-  if (pipeline_.idle()) sink_->Forget(revoked);
-  stats_.partitions = static_cast<int>(partitions_.size());
-  Log("revoked {} partition(s)", partitions.size());
+}
+
+void LandingConsumer::Commit(const std::map<int32_t, int64_t>& next_offsets, bool async) {
+  if (next_offsets.empty() || !consumer_) return;
+  const arrow::Status status = consumer_->Commit(next_offsets, async);
+  CrashPoint("after-commit");
+  if (!status.ok()) Log("{}", status.message());
+}
+
+arrow::Status LandingConsumer::Rewind(const std::map<int32_t, int64_t>& next_offsets) {
+  return consumer_->Rewind(next_offsets);
 }
 
 arrow::Status LandingConsumer::SendDeadLetter(const kafka::Message& message, PartitionState* state,
                                               std::string_view reason, Clock::time_point now) {
   if (!dlq_) {
     // The dead-letter topic gets the source topic's partition count when it must be created.
-    const arrow::Result<std::optional<int>> count = consumer_->PartitionCount(kMetadataTimeoutMs);
-    const int partitions = count.ok() && count->has_value() ? **count : 1;
+    ARROW_ASSIGN_OR_RAISE(const int partitions,
+                          DeadLetterPartitions(consumer_->PartitionCount(kMetadataTimeoutMs), options_.kafka.topic,
+                                               dlq_topic_));
     ARROW_ASSIGN_OR_RAISE(dlq_, DeadLetterQueue::Make(options_.kafka, dlq_topic_, partitions));
   }
   ARROW_RETURN_NOT_OK(dlq_->Send(message, options_.kafka.topic, reason));
@@ -245,7 +186,7 @@ arrow::Status LandingConsumer::SendDeadLetter(const kafka::Message& message, Par
 
 // A dead letter must be in its topic before any landed batch claims the offsets past it.
 arrow::Status LandingConsumer::FlushDeadLetters() {
-  if (!failure_.ok()) return failure_;
+  if (!assigned_partitions_.failure().ok()) return assigned_partitions_.failure();
   if (!dlq_ || !dlq_->HasUnflushed()) return arrow::Status::OK();
   ARROW_RETURN_NOT_OK(RetryFor(milliseconds(options_.write_retry_ms), stop_, "dead letters",
                                [this] { return dlq_->Flush(kDeadLetterFlushTimeout); }));
@@ -263,9 +204,9 @@ arrow::Status LandingConsumer::Handle(const kafka::Message& message, Clock::time
     Log("Kafka: {}", message.error_text());
     return arrow::Status::OK();
   }
-  auto it = partitions_.find(message.partition());
-  if (it == partitions_.end()) return arrow::Status::OK();  // fetched before a revoke
-  PartitionState& state = it->second;
+  PartitionState* found = assigned_partitions_.Find(message.partition());
+  if (found == nullptr) return arrow::Status::OK();  // fetched before a revoke
+  PartitionState& state = *found;
   if (state.next_offset >= 0 && message.offset() < state.next_offset) return arrow::Status::OK();
   state.next_offset = message.offset() + 1;
   last_activity_ = now;
@@ -291,99 +232,24 @@ arrow::Status LandingConsumer::Handle(const kafka::Message& message, Clock::time
     ARROW_RETURN_NOT_OK(state.batch.Add(event_, info, now));
   }
   if (state.batch.messages() >= options_.batch_size) {
-    ARROW_RETURN_NOT_OK(Seal(&state));
-    return Advance(/*block=*/false);
+    ARROW_RETURN_NOT_OK(assigned_partitions_.Seal(&state));
+    return assigned_partitions_.Advance(/*block=*/false);
   }
   return arrow::Status::OK();
 }
 
 arrow::Status LandingConsumer::FlushDue(Clock::time_point now) {
-  if (now - last_due_check_ < kDueCheckInterval) return Advance(/*block=*/false);
-  last_due_check_ = now;
-  for (auto& [partition, state] : partitions_) {
-    if (state.batch.IsDue(now, options_.batch_size, milliseconds(options_.flush_interval_ms))) {
-      ARROW_RETURN_NOT_OK(Seal(&state));
-    }
+  if (now - last_due_check_ >= kDueCheckInterval) {
+    last_due_check_ = now;
+    ARROW_RETURN_NOT_OK(
+        assigned_partitions_.SealDue(now, options_.batch_size, milliseconds(options_.flush_interval_ms)));
   }
-  return Advance(/*block=*/false);
-}
-
-// Lands everything buffered and waits until it is durable and committed.
-arrow::Status LandingConsumer::FlushAll() {
-  for (auto& [partition, state] : partitions_) ARROW_RETURN_NOT_OK(Seal(&state));
-  return Advance(/*block=*/true);
-}
-
-arrow::Status LandingConsumer::Seal(PartitionState* state) {
-  if (state->batch.empty()) return arrow::Status::OK();
-  ARROW_ASSIGN_OR_RAISE(sink::PartitionBatchData data, state->batch.Take());
-  pipeline_.Add(std::move(data));
-  return arrow::Status::OK();
-}
-
-// Moves the landing pipeline on and commits what became durable. A fenced round (another member
-// owns one of its partitions now) rewinds every partition to what the sink says has landed.
-arrow::Status LandingConsumer::Advance(bool block) {
-  if (!failure_.ok()) return failure_;
-  arrow::Result<std::vector<DurableBatch>> result = pipeline_.Advance(block);
-  if (!result.ok()) {
-    if (sink::IsFenced(result.status())) return Rewind();
-    failure_ = result.status();
-    return failure_;
-  }
-  if (result->empty()) return arrow::Status::OK();
-  std::map<int32_t, int64_t> to_commit;
-  for (const DurableBatch& batch : *result) {
-    // A partition lost while its round was landing belongs to another member now.
-    if (partitions_.count(batch.partition)) {
-      durable_next_[batch.partition] = batch.next_offset;
-      to_commit[batch.partition] = batch.next_offset;
-    }
-    ++stats_.batches;
-    stats_.events += batch.rows;
-    stats_.files += batch.landed.files;
-    stats_.bytes += batch.landed.bytes;
-  }
-  Commit(to_commit, /*async=*/true);
-  return arrow::Status::OK();
-}
-
-arrow::Status LandingConsumer::Rewind() {
-  pipeline_.Discard();
-  std::set<int32_t> owned;
-  for (auto& [partition, state] : partitions_) {
-    owned.insert(partition);
-    (void)state.batch.Take();  // superseded by what the sink holds
-  }
-  pipeline_.DropSealed(owned);
-  ARROW_ASSIGN_OR_RAISE(auto resumes, sink_->Recover(owned));
-  std::map<int32_t, int64_t> rewind;
-  for (auto& [partition, state] : partitions_) {
-    const sink::PartitionResume& resume = resumes[partition];
-    if (!resume.next_offset) {
-      return arrow::Status::IOError("partition ", partition, " was fenced but ", sink_->Describe(),
-                                    " holds no progress for it: restart to rejoin the group");
-    }
-    rewind[partition] = *resume.next_offset;
-    state.next_offset = *resume.next_offset;
-    durable_next_[partition] = *resume.next_offset;
-  }
-  Log("another member landed for one of these partitions: rewinding to {}", sink_->Describe());
-  return consumer_->Rewind(rewind);
-}
-
-void LandingConsumer::Commit(const std::map<int32_t, int64_t>& next_offsets, bool async) {
-  if (next_offsets.empty() || !consumer_) return;
-  const arrow::Status status = consumer_->Commit(next_offsets, async);
-  CrashPoint("after-commit");
-  // The sink, not the group, decides where a restart resumes, so a failed commit only makes the
-  // reported lag stale.
-  if (!status.ok()) Log("{}", status.message());
+  return assigned_partitions_.Advance(/*block=*/false);
 }
 
 int64_t LandingConsumer::Lag() {
   int64_t lag = 0;
-  for (const auto& [partition, state] : partitions_) {
+  for (const auto& [partition, state] : assigned_partitions_.partitions()) {
     const int64_t high = consumer_->HighWatermark(partition);
     if (state.next_offset < 0 || high < 0) continue;
     lag += std::max<int64_t>(0, high - state.next_offset);
@@ -401,17 +267,6 @@ void LandingConsumer::MaybePrintStats(Clock::time_point now, bool force) {
   events_at_last_stats_ = stats_.events;
 }
 
-// Messages that were already waiting in librdkafka's queue are taken about a microsecond apart, so
-// a run of them shares one clock reading (each message's ingested_at is off by at most ~0.1 ms):
-// reading the clock for each cost as much as decoding the message's timestamp on this VM.
-Clock::time_point LandingConsumer::ReadClock(bool waited) {
-  if (waited || ++messages_since_clock_read_ >= kMessagesPerClockRead) {
-    last_clock_read_ = Clock::now();
-    messages_since_clock_read_ = 0;
-  }
-  return last_clock_read_;
-}
-
 bool LandingConsumer::IsIdle(Clock::time_point now) const {
   return options_.exit_when_idle_ms > 0 && assigned_ &&
          now - last_activity_ >= milliseconds(options_.exit_when_idle_ms);
@@ -421,8 +276,8 @@ arrow::Status LandingConsumer::Run() {
   while (!stop_.load()) {
     std::unique_ptr<kafka::Message> message = consumer_->Poll(static_cast<int>(kPollTimeout.count()));
     if (!consumer_->assign_error().ok()) return consumer_->assign_error();
-    if (!failure_.ok()) return failure_;
-    const Clock::time_point now = ReadClock(consumer_->last_poll_waited());
+    if (!assigned_partitions_.failure().ok()) return assigned_partitions_.failure();
+    const Clock::time_point now = clock_.Read(consumer_->last_poll_waited());
     if (message) ARROW_RETURN_NOT_OK(Handle(*message, now));
     ARROW_RETURN_NOT_OK(FlushDue(now));
     MaybePrintStats(now, false);
@@ -435,22 +290,23 @@ arrow::Status LandingConsumer::Run() {
 }
 
 arrow::Status LandingConsumer::Shutdown() {
-  arrow::Status status = FlushAll();
+  arrow::Status status = assigned_partitions_.FlushAll();
   stats_.lag = Lag();
   if (status.ok()) {
-    Commit(durable_next_, /*async=*/false);
+    Commit(assigned_partitions_.durable_next(), /*async=*/false);
   } else {
-    failure_ = status;  // nothing more may land; the revoke in Close() must not write either
+    // Nothing more may land; the revoke in Close() must not write either.
+    assigned_partitions_.Fail(status);
   }
   // Leaving the group at once hands the partitions to the other members without a session timeout.
   const arrow::Status closed = consumer_->Close();
   if (!closed.ok()) Log("{}", closed.message());
   if (dlq_ && status.ok()) status = dlq_->Flush(kDeadLetterFlushTimeout);
-  return status.ok() ? failure_ : status;
+  return status.ok() ? assigned_partitions_.failure() : status;
 }
 
 void LandingConsumer::Abandon(const arrow::Status& cause) {
-  failure_ = cause;
+  assigned_partitions_.Fail(cause);
   // Its files may still land (the next run resumes from them), but nothing more is committed.
   pipeline_.Discard();
   const arrow::Status closed = consumer_ ? consumer_->Close() : arrow::Status::OK();
@@ -459,7 +315,7 @@ void LandingConsumer::Abandon(const arrow::Status& cause) {
 
 void LandingConsumer::PrintSummary() {
   const double seconds = std::chrono::duration<double>(Clock::now() - started_at_).count();
-  Log("{} in {:.1f} s: {}", failure_.ok() ? "finished" : "stopped after an error", seconds,
+  Log("{} in {:.1f} s: {}", assigned_partitions_.failure().ok() ? "finished" : "stopped after an error", seconds,
       FormatStatsLine(stats_, seconds > 0 ? static_cast<double>(stats_.events) / seconds : 0));
 }
 
