@@ -53,8 +53,7 @@ class Broker:
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
-        while Path(f"/proc/{pid}").exists():
-            pass
+        wait_until_gone(pid)
 
 
 @pytest.fixture(scope="session")
