@@ -15,15 +15,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import ROOT, run_clickstream  # noqa: E402,F401  (re-exported for tests)
+from helpers import ROOT, free_port, run_clickstream  # noqa: E402,F401  (re-exported for tests)
 
 LOCAL_KAFKA = ROOT / "scripts" / "local-kafka"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Broker:

@@ -2,12 +2,21 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("CLICKSTREAM_BIN", ROOT / "build" / "clickstream"))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the tests' servers, the bench's, and addresses where
+    nothing answers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclass

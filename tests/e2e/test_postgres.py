@@ -14,8 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import free_port
-from helpers import ROOT, create_topic, run_clickstream
+from helpers import ROOT, create_topic, free_port, run_clickstream
 from test_consume import (FAST_SESSION, POISON, ConsumerProcess, all_ids, committed_offsets, dead_letter_values,
                           kill_consumers_at_random_moments, produce_events, produce_in_background, send_events)
 
