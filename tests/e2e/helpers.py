@@ -1,9 +1,12 @@
 """Helpers for driving the clickstream binary and reading Kafka in end-to-end tests."""
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +65,18 @@ def create_topic(bootstrap: str, topic: str, partitions: int = 6) -> None:
         admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
     finally:
         admin.close()
+
+
+@contextlib.contextmanager
+def bench_module(name: str):
+    """bench/<name>.py, imported as `make bench` runs it (bench/ first on the path, so its own
+    imports resolve), and the bench's modules forgotten again afterwards."""
+    bench = str(ROOT / "bench")
+    sys.path.insert(0, bench)
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(bench)
+        for loaded, module in list(sys.modules.items()):
+            if (getattr(module, "__file__", None) or "").startswith(bench + os.sep):
+                del sys.modules[loaded]
