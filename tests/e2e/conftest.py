@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import ROOT, free_port, run_clickstream  # noqa: E402,F401  (re-exported for tests)
+from helpers import ROOT, free_port  # noqa: E402  (after the path above)
 
 LOCAL_KAFKA = ROOT / "scripts" / "local-kafka"
 

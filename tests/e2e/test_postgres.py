@@ -16,7 +16,8 @@ import pytest
 
 from helpers import ROOT, create_topic, free_port, run_clickstream
 from test_consume import (FAST_SESSION, POISON, ConsumerProcess, all_ids, committed_offsets, dead_letter_values,
-                          kill_consumers_at_random_moments, produce_events, produce_in_background, send_events)
+                          kill_consumers_at_random_moments, produce_events, produce_in_background,
+                          send_events_then_only_dead_letters)
 
 LOCAL_POSTGRES = ROOT / "scripts" / "local-postgres"
 UNIT_TESTS = Path(os.environ.get("CLICKSTREAM_UNIT_TESTS", ROOT / "build" / "unit_tests"))
@@ -278,7 +279,7 @@ def one_line_failure(broker, topic: str, uri: str, table: str | None) -> str:
 def test_start_up_failures_are_one_line_and_exit_2(broker, postgres, topic):
     port = postgres.port
     base = postgres.uri
-    target = f"as user clickstream, database clickstream"
+    target = "as user clickstream, database clickstream"
 
     line = one_line_failure(broker, topic, base.replace(PASSWORD, "not-the-password"), "t1")
     assert f"127.0.0.1:{port} {target}" in line and "wrong password" in line
@@ -363,15 +364,7 @@ def test_a_crash_at_each_step_of_a_round_leaves_nothing_half_committed(broker, p
 
 
 def test_dead_letters_go_to_their_topic_and_still_move_the_progress(broker, postgres, topic, tmp_path):
-    from kafka import KafkaProducer
-
-    create_topic(broker.bootstrap, topic, partitions=1)
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    send_events(producer, topic, 5)
-    for value in POISON:
-        producer.send(topic, value=value)
-    producer.flush()
-    producer.close()
+    send_events_then_only_dead_letters(broker.bootstrap, topic).close()
     args = pg_args(broker.bootstrap, topic, postgres.uri, "g-pg-dlq", "--batch-size", "5")
     first = run_to_idle(tmp_path, "first", args, idle_ms=3000)
     assert "5 dead letters" in first.stderr(), first.stderr()
