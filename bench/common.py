@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # the loopback helpers the tests use too
 
-from helpers import free_port  # noqa: E402,F401  (re-exported for bench/run.py)
+from helpers import LocalServer  # noqa: E402,F401  (re-exported for bench/run.py)
 
 BINARY = Path(os.environ.get("CLICKSTREAM_BIN", ROOT / "build" / "clickstream"))
 

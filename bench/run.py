@@ -29,12 +29,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import peer_stages
-from common import (BINARY, IDLE_MS, LARGE_BATCH, PARTITIONS, PRODUCER_SETTINGS, ROOT, Child, Measured, StageFailed,
-                    build_launcher, create_topic, fmt, free_port, fresh_name, measure, target_status,
+from common import (BINARY, IDLE_MS, LARGE_BATCH, PARTITIONS, PRODUCER_SETTINGS, ROOT, Child, LocalServer, Measured,
+                    StageFailed, build_launcher, create_topic, fmt, fresh_name, measure, target_status,
                     topic_message_count)
 
-LOCAL_KAFKA = ROOT / "scripts" / "local-kafka"
-LOCAL_POSTGRES = ROOT / "scripts" / "local-postgres"
 BASELINE = ROOT / "bench" / "baseline"
 PYTHON = sys.executable
 
@@ -67,41 +65,32 @@ FULL = Profile(events=DEFAULT_EVENTS, python_events=50_000, memory_base=200_000,
                rounds=3)
 
 
-class Broker:
+class Broker(LocalServer):
+    """The bench's own broker, started by scripts/local-kafka."""
+
     def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self.bootstrap = ""
+        super().__init__("local-kafka", data_dir)
 
-    def start(self) -> None:
-        result = subprocess.run([str(LOCAL_KAFKA), "start", "--port", str(free_port()),
-                                 "--data-dir", str(self.data_dir)],
-                                capture_output=True, text=True, timeout=240)
-        if result.returncode != 0:
-            raise RuntimeError(f"the broker did not start:\n{result.stderr}")
-        self.bootstrap = result.stdout.strip().splitlines()[-1]
-
-    def stop(self) -> None:
-        subprocess.run([str(LOCAL_KAFKA), "stop", "--data-dir", str(self.data_dir)],
-                       capture_output=True, text=True, timeout=180)
+    @property
+    def bootstrap(self) -> str:
+        return self.address
 
 
-class PostgresServer:
+class PostgresServer(LocalServer):
     """A PostgreSQL 15 started by scripts/local-postgres, for the PostgreSQL sink's figure."""
 
     def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self.uri = ""
+        super().__init__("local-postgres", data_dir)
+
+    @property
+    def uri(self) -> str:
+        return self.address
 
     def start(self) -> None:
-        result = subprocess.run([str(LOCAL_POSTGRES), "start", "--port", str(free_port()),
-                                 "--data-dir", str(self.data_dir)], capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise StageFailed(f"PostgreSQL did not start:\n{result.stderr[-2000:]}")
-        self.uri = result.stdout.strip().splitlines()[-1]
-
-    def stop(self) -> None:
-        subprocess.run([str(LOCAL_POSTGRES), "stop", "--data-dir", str(self.data_dir)],
-                       capture_output=True, text=True, timeout=120)
+        try:
+            super().start(timeout=120)
+        except RuntimeError as error:
+            raise StageFailed(str(error)) from error
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class LocalServer:
+    """A server that one of scripts/' start|stop|status scripts runs (local-kafka, local-postgres) in
+    a data directory of its own, on a loopback port. `address` is the last line `start` printed: the
+    bootstrap address, the URI."""
+
+    def __init__(self, script: str, data_dir: Path, port: int | None = None):
+        self.script = ROOT / "scripts" / script
+        self.data_dir = data_dir
+        self.port = free_port() if port is None else port
+        self.address = ""
+
+    def start(self, timeout: float = 240) -> None:
+        result = subprocess.run([str(self.script), "start", "--port", str(self.port), "--data-dir",
+                                 str(self.data_dir)], capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"{self.script.name} did not start:\n{result.stderr[-2000:]}")
+        self.address = result.stdout.strip().splitlines()[-1]
+
+    def stop(self, timeout: float = 180) -> None:
+        subprocess.run([str(self.script), "stop", "--data-dir", str(self.data_dir)],
+                       capture_output=True, text=True, timeout=timeout)
+
+
 @dataclass
 class Completed:
     returncode: int

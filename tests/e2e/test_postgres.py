@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from helpers import ROOT, create_topic, free_port, run_clickstream
+from helpers import ROOT, LocalServer, create_topic, free_port, run_clickstream
 from test_consume import (FAST_SESSION, POISON, ConsumerProcess, all_ids, committed_offsets, dead_letter_values,
                           kill_consumers_at_random_moments, produce_events, produce_in_background,
                           send_events_then_only_dead_letters)
@@ -24,24 +24,15 @@ UNIT_TESTS = Path(os.environ.get("CLICKSTREAM_UNIT_TESTS", ROOT / "build" / "uni
 PASSWORD = "throw-away-password"
 
 
-class PostgresServer:
+class PostgresServer(LocalServer):
     """A server started by scripts/local-postgres in a temporary directory, stopped by its PID."""
 
     def __init__(self, data_dir: Path, port: int):
-        self.data_dir = data_dir
-        self.port = port
-        self.uri = ""
+        super().__init__("local-postgres", data_dir, port)
 
-    def start(self) -> None:
-        result = subprocess.run([str(LOCAL_POSTGRES), "start", "--port", str(self.port), "--data-dir",
-                                 str(self.data_dir)], capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise RuntimeError(f"PostgreSQL did not start:\n{result.stderr}")
-        self.uri = result.stdout.strip().splitlines()[-1]
-
-    def stop(self) -> None:
-        subprocess.run([str(LOCAL_POSTGRES), "stop", "--data-dir", str(self.data_dir)],
-                       capture_output=True, text=True, timeout=120)
+    @property
+    def uri(self) -> str:
+        return self.address
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.uri, autocommit=True)
