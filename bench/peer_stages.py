@@ -19,8 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import run
-from run import IDLE_MS, LARGE_BATCH, PRODUCER_SETTINGS, ROOT, StageFailed
+from common import (BINARY, IDLE_MS, LARGE_BATCH, PRODUCER_SETTINGS, ROOT, StageFailed, create_topic, fmt,
+                    fresh_name, last_line, measure, target_status, topic_message_count)
 
 BENCH_PEERS = ROOT / "scripts" / "bench-peers"
 PEERS_DIR = ROOT / "bench" / "peers"
@@ -57,7 +57,8 @@ PEER_TARGETS = {"consumer_vs_spark": (">=", 8)}
 class Peers:
     """The peer stages of one bench run; their figures go into the bench's results and stages."""
 
-    def __init__(self, bench: "run.Bench"):
+    def __init__(self, bench):
+        """`bench` is bench/run.py's Bench: its broker, topic, work directories, results and stages."""
         self.bench = bench
         self.tools: dict[str, str] = {}
         self.fetch_error = "it did not run"
@@ -71,7 +72,7 @@ class Peers:
         """Downloads what is missing (before the broker starts, so nothing timed waits for it)."""
         result = subprocess.run([str(BENCH_PEERS), "fetch"], capture_output=True, text=True, timeout=3600)
         if result.returncode != 0:
-            self.fetch_error = run.last_line(result.stderr)
+            self.fetch_error = last_line(result.stderr)
             print(f"bench: the peers could not be fetched:\n{result.stderr[-2000:]}", file=sys.stderr, flush=True)
         self.tools = tool_paths()
         self.versions = {"kafka-tools": self.tools.get("KAFKA_TOOLS_VERSION", "unknown"),
@@ -110,15 +111,15 @@ class Peers:
         bench = self.bench
         record_bytes = mean_message_bytes(bench.broker.bootstrap, bench.topic, bench.events, bench.logs)
         props = java_producer_properties()
-        topic = run.fresh_name("kafka-perf-produce")
-        run.create_topic(bench.broker.bootstrap, topic)
+        topic = fresh_name("kafka-perf-produce")
+        create_topic(bench.broker.bootstrap, topic)
         stdout = bench.logs / "kafka-perf-producer.stdout"
-        measured = run.measure("kafka-perf-producer", self.kafka_tool(
+        measured = measure("kafka-perf-producer", self.kafka_tool(
             "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", bench.events,
             "--record-size", record_bytes, "--throughput", -1, "--producer-props",
             f"bootstrap.servers={bench.broker.bootstrap}", *props), bench.logs, stdout=stdout).check()
         sent, eps = producer_performance_total(stdout.read_text())
-        delivered = run.topic_message_count(bench.broker.bootstrap, topic)
+        delivered = topic_message_count(bench.broker.bootstrap, topic)
         if sent != bench.events or delivered != bench.events:
             raise StageFailed(f"ProducerPerformance sent {sent} records, {delivered} in the topic; "
                               f"expected {bench.events}")
@@ -138,9 +139,9 @@ class Peers:
         self.require_topic()
         bench = self.bench
         stdout = bench.logs / "kafka-perf-consumer.stdout"
-        measured = run.measure("kafka-perf-consumer", self.kafka_tool(
+        measured = measure("kafka-perf-consumer", self.kafka_tool(
             "org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server", bench.broker.bootstrap,
-            "--topic", bench.topic, "--messages", bench.events, "--group", run.fresh_name("kafka-perf-group"),
+            "--topic", bench.topic, "--messages", bench.events, "--group", fresh_name("kafka-perf-group"),
             "--timeout", 60_000), bench.logs, stdout=stdout).check()
         stats = consumer_performance_stats(stdout.read_text())
         if stats["data.consumed.in.nMsg"] != bench.events:
@@ -164,7 +165,7 @@ class Peers:
         output = work / "landed"
         result_path = work / "result.json"
         try:
-            measured = run.measure("spark-consume", [
+            measured = measure("spark-consume", [
                 self.tools["SPARK_PYTHON"], SPARK_JOB, "--bootstrap", bench.broker.bootstrap,
                 "--topic", bench.topic, "--output", output, "--work", work / "scratch",
                 "--jars", self.tools["SPARK_JARS"], "--result", result_path],
@@ -254,8 +255,8 @@ def mean_message_bytes(bootstrap: str, topic: str, events: int, logs: Path) -> i
     """The mean key + value size of the messages in the topic, rounded: ProducerPerformance sends
     records of one size and no key, so the same bytes per record go as value alone."""
     sizes = logs / "message-sizes.txt"
-    run.measure("kcat-message-sizes", ["kcat", "-b", bootstrap, "-t", topic, "-C", "-e", "-q",
-                                       "-o", "beginning", "-f", "%K %S\n"], logs, stdout=sizes).check()
+    measure("kcat-message-sizes", ["kcat", "-b", bootstrap, "-t", topic, "-C", "-e", "-q",
+                                   "-o", "beginning", "-f", "%K %S\n"], logs, stdout=sizes).check()
     count = total = 0
     with open(sizes) as handle:
         for line in handle:
@@ -273,7 +274,7 @@ def producer_performance_total(stdout: str) -> tuple[int, float]:
     `2756101 records sent, 190312.4 records/sec (37.1 MB/sec), 95.2 ms avg latency, ...`."""
     totals = re.findall(r"^(\d+) records sent, ([\d.]+) records/sec", stdout, re.MULTILINE)
     if not totals:
-        raise StageFailed(f"no closing line in ProducerPerformance's output: {run.last_line(stdout)}")
+        raise StageFailed(f"no closing line in ProducerPerformance's output: {last_line(stdout)}")
     sent, eps = totals[-1]
     return int(sent), float(eps)
 
@@ -294,7 +295,7 @@ def consumer_performance_stats(stdout: str) -> dict[str, float]:
             wanted = {"data.consumed.in.nMsg", "nMsg.sec", "fetch.nMsg.sec"}
             if wanted <= stats.keys():
                 return stats
-    raise StageFailed(f"no figures in ConsumerPerformance's output: {run.last_line(stdout)}")
+    raise StageFailed(f"no figures in ConsumerPerformance's output: {last_line(stdout)}")
 
 
 def check_spark_landing(output: Path, events: int) -> tuple[int, int]:
@@ -324,7 +325,7 @@ def check_spark_landing(output: Path, events: int) -> tuple[int, int]:
 def landed_columns() -> dict[str, str]:
     """The landed schema's columns and Arrow types (`clickstream schema`), with dictionaries as the
     plain values they encode: Spark has no dictionary type, only dictionary pages."""
-    result = subprocess.run([str(run.BINARY), "schema"], capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run([str(BINARY), "schema"], capture_output=True, text=True, timeout=60, check=True)
     columns = {}
     for column in json.loads(result.stdout)["columns"]:
         kind = column["type"]
@@ -347,7 +348,7 @@ def render_markdown(report: dict) -> list[str]:
     lines += ["| key | value | target |", "| --- | ---: | --- |"]
     for key in PEER_KEYS + PEER_EXTRA_KEYS:
         if key in PEER_KEYS or results.get(key) is not None:
-            lines.append(f"| {key} | {run.fmt(results.get(key))} | {run.target_status(key, results.get(key), PEER_TARGETS)} |")
+            lines.append(f"| {key} | {fmt(results.get(key))} | {target_status(key, results.get(key), PEER_TARGETS)} |")
     lines += ["", "Settings:", ""]
     lines += [f"- {name}: `{settings}`" for name, settings in peers["settings"].items()]
     lines += [

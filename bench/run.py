@@ -18,40 +18,25 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BINARY = Path(os.environ.get("CLICKSTREAM_BIN", ROOT / "build" / "clickstream"))
-LOCAL_KAFKA = ROOT / "scripts" / "local-kafka"
-LOCAL_POSTGRES = ROOT / "scripts" / "local-postgres"
+import peer_stages
+from common import (BINARY, IDLE_MS, LARGE_BATCH, PARTITIONS, PRODUCER_SETTINGS, ROOT, Child, LocalServer, Measured,
+                    StageFailed, build_launcher, create_topic, fmt, fresh_name, measure, target_status,
+                    topic_message_count)
+
 BASELINE = ROOT / "bench" / "baseline"
 PYTHON = sys.executable
 
-PARTITIONS = 6
 DEFAULT_EVENTS = 2_756_101
-# Passed explicitly to both `clickstream produce` and `kcat -P`, so both producers run with the
-# same delivery guarantees, batching and compression.
-PRODUCER_SETTINGS = [
-    "acks=all",
-    "enable.idempotence=true",
-    "linger.ms=20",
-    "batch.size=1000000",
-    "batch.num.messages=10000",
-    "compression.codec=lz4",
-]
-# Idle time after which consumers end; subtracted from their wall time.
-IDLE_MS = 2000
-LARGE_BATCH = 100_000
 
 REQUIRED_KEYS = [
     "events", "generate_seconds", "producer_eps", "kcat_produce_eps", "producer_vs_kcat",
@@ -80,165 +65,36 @@ FULL = Profile(events=DEFAULT_EVENTS, python_events=50_000, memory_base=200_000,
                rounds=3)
 
 
-class StageFailed(Exception):
-    """A stage could not run; its figures are reported as missing."""
+class Broker(LocalServer):
+    """The bench's own broker, started by scripts/local-kafka."""
 
-
-@dataclass
-class Measured:
-    """One child process: wall time, peak resident memory, exit status, a tail of its stderr."""
-    name: str
-    argv: list[str]
-    returncode: int
-    seconds: float
-    peak_rss_mb: float
-    stderr_tail: str
-
-    def check(self) -> "Measured":
-        if self.returncode != 0:
-            raise StageFailed(f"`{self.name}` exited {self.returncode}: {last_line(self.stderr_tail)}")
-        return self
-
-
-def last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "(no message)"
-
-
-class Child:
-    """A child process with its wall time and peak RSS. It runs under peak_rss (bench/peak_rss.c),
-    whose wait4 rusage gives the peak RSS of exactly that process."""
-
-    launcher: Path | None = None  # set once compiled
-
-    def __init__(self, name: str, argv: list[str], logs: Path, stdin: Path | None = None,
-                 stdout: Path | None = None, env: dict | None = None):
-        self.name = name
-        self.argv = [str(arg) for arg in argv]
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-        self.stderr_path = logs / f"{slug}.stderr"
-        self.rss_path = logs / f"{slug}.maxrss_kb"
-        stdin_file = open(stdin, "rb") if stdin else subprocess.DEVNULL
-        stdout_file = open(stdout, "wb") if stdout else subprocess.DEVNULL
-        with open(self.stderr_path, "wb") as stderr_file:
-            self.started = time.monotonic()
-            # A session of its own, so a timeout can end the launcher and the command together.
-            self.proc = subprocess.Popen([str(Child.launcher), str(self.rss_path), *self.argv],
-                                         stdin=stdin_file, stdout=stdout_file, stderr=stderr_file,
-                                         env={**os.environ, **(env or {})}, start_new_session=True)
-        for handle in (stdin_file, stdout_file):
-            if handle is not subprocess.DEVNULL:
-                handle.close()
-
-    def signal(self, signum: int) -> None:
-        """Sends the signal to the launcher, which passes SIGINT and SIGTERM on to the command."""
-        if self.proc.returncode is None:
-            try:
-                os.kill(self.proc.pid, signum)
-            except ProcessLookupError:
-                pass
-
-    def kill_group(self) -> None:
-        if self.proc.returncode is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    def wait(self, timeout: float) -> Measured:
-        timer = threading.Timer(timeout, self.kill_group)
-        timer.start()
-        try:
-            self.proc.wait()
-        finally:
-            timer.cancel()
-        seconds = time.monotonic() - self.started
-        stderr = self.stderr_path.read_text(errors="replace")
-        try:
-            peak_rss_mb = int(self.rss_path.read_text()) / 1024.0
-        except (OSError, ValueError):
-            peak_rss_mb = float("nan")
-        return Measured(self.name, self.argv, self.proc.returncode, seconds, peak_rss_mb, stderr[-4000:])
-
-
-def build_launcher(work: Path) -> None:
-    launcher = work / "peak_rss"
-    compiler = os.environ.get("CC", "cc")
-    subprocess.run([compiler, "-O2", "-o", str(launcher), str(ROOT / "bench" / "peak_rss.c")],
-                   check=True, capture_output=True, text=True)
-    Child.launcher = launcher
-
-
-def measure(name: str, argv: list[str], logs: Path, timeout: float = 1800, **kwargs) -> Measured:
-    return Child(name, argv, logs, **kwargs).wait(timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Broker:
     def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self.bootstrap = ""
+        super().__init__("local-kafka", data_dir)
 
-    def start(self) -> None:
-        result = subprocess.run([str(LOCAL_KAFKA), "start", "--port", str(free_port()),
-                                 "--data-dir", str(self.data_dir)],
-                                capture_output=True, text=True, timeout=240)
-        if result.returncode != 0:
-            raise RuntimeError(f"the broker did not start:\n{result.stderr}")
-        self.bootstrap = result.stdout.strip().splitlines()[-1]
-
-    def stop(self) -> None:
-        subprocess.run([str(LOCAL_KAFKA), "stop", "--data-dir", str(self.data_dir)],
-                       capture_output=True, text=True, timeout=180)
+    @property
+    def bootstrap(self) -> str:
+        return self.address
 
 
-class PostgresServer:
+class PostgresServer(LocalServer):
     """A PostgreSQL 15 started by scripts/local-postgres, for the PostgreSQL sink's figure."""
 
     def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self.uri = ""
+        super().__init__("local-postgres", data_dir)
+
+    @property
+    def uri(self) -> str:
+        return self.address
 
     def start(self) -> None:
-        result = subprocess.run([str(LOCAL_POSTGRES), "start", "--port", str(free_port()),
-                                 "--data-dir", str(self.data_dir)], capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise StageFailed(f"PostgreSQL did not start:\n{result.stderr[-2000:]}")
-        self.uri = result.stdout.strip().splitlines()[-1]
-
-    def stop(self) -> None:
-        subprocess.run([str(LOCAL_POSTGRES), "stop", "--data-dir", str(self.data_dir)],
-                       capture_output=True, text=True, timeout=120)
+        try:
+            super().start(timeout=120)
+        except RuntimeError as error:
+            raise StageFailed(str(error)) from error
 
 
 # ---------------------------------------------------------------------------------------------
 # Kafka helpers (kafka-python for admin and offsets, kcat for bulk data)
-
-def create_topic(bootstrap: str, topic: str) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="clickstream-bench")
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
-    finally:
-        admin.close()
-
-
-def topic_message_count(bootstrap: str, topic: str) -> int:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="clickstream-bench")
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return sum(consumer.end_offsets(partitions).values())
-    finally:
-        consumer.close()
-
 
 def wait_for_stable_group(bootstrap: str, group: str, timeout: float = 30) -> bool:
     """True once the consumer group has members with an assignment (state Stable)."""
@@ -280,10 +136,6 @@ def warm_up(bootstrap: str, logs: Path) -> None:
         consumer.commit()
     finally:
         consumer.close()
-
-
-def fresh_name(prefix: str) -> str:
-    return f"bench-{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def producer_flags() -> list[str]:
@@ -674,7 +526,6 @@ class Bench:
         memory): what uploads cost against local files, not what a remote store's latency costs."""
         if not getattr(self, "topic_filled_by_clickstream", False):
             raise StageFailed("no topic filled by `clickstream produce` to read")
-        sys.path.insert(0, str(ROOT / "tests" / "e2e"))
         from s3_server import S3Server
 
         server = S3Server(self.logs / "moto.log")
@@ -941,45 +792,12 @@ TARGETS = {
 }
 
 
-def fmt(value, missing: str = "missing") -> str:
-    if value is None:
-        return missing
-    if isinstance(value, float):
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, list):
-        return "; ".join(fmt(item) for item in value)
-    return str(value)
-
-
-def target_status(key: str, value, targets: dict | None = None) -> str:
-    targets = TARGETS if targets is None else targets
-    if key not in targets:
-        return ""
-    op, goal = targets[key]
-    if value is None:
-        return f"{op} {goal}: not measured"
-    met = {">=": value >= goal, "<=": value <= goal, "<": value < goal}[op]
-    return f"{op} {goal}: {'met' if met else 'MISSED'}"
-
-
 def rss_growth_status(results: dict, who: str) -> str:
     one, ten = results.get(f"{who}_peak_rss_mb_1x"), results.get(f"{who}_peak_rss_mb_10x")
     if one is None or ten is None:
         return "10x within 10% of 1x: not measured"
     growth = ten / one - 1
     return f"10x within 10% of 1x: {'met' if growth <= 0.10 else 'MISSED'} ({growth:+.0%})"
-
-
-def peer_stages():
-    """bench/peer_stages.py, the peers' stage group; it uses this module's helpers as `run`, which
-    must be this very module (run as a script it is __main__), not a second copy of it."""
-    sys.modules.setdefault("run", sys.modules[__name__])
-    import peer_stages as module
-    return module
 
 
 def render_markdown(report: dict) -> str:
@@ -993,7 +811,7 @@ def render_markdown(report: dict) -> str:
     lines += ["Producer settings (both clickstream and kcat): `" + " ".join(PRODUCER_SETTINGS) + "`", ""]
     lines += ["## Headline figures", "", "| key | value | target |", "| --- | ---: | --- |"]
     for key in REQUIRED_KEYS:
-        status = target_status(key, results.get(key))
+        status = target_status(key, results.get(key), TARGETS)
         if key in ("producer_peak_rss_mb_10x", "consumer_peak_rss_mb_10x"):
             who = key.split("_")[0]
             status = "; ".join(filter(None, [status, rss_growth_status(results, who)]))
@@ -1030,7 +848,7 @@ def render_markdown(report: dict) -> str:
               "- Latency: Kafka message timestamp (set when produced) to the first poll (every 20 ms) "
               "that saw the event's file."]
     if report.get("peers"):
-        lines += peer_stages().render_markdown(report)
+        lines += peer_stages.render_markdown(report)
     if report["missing"]:
         lines += ["", "## Missing stages (reported as null)", ""]
         lines += [f"- {item}" for item in report["missing"]]
@@ -1067,7 +885,7 @@ def main() -> int:
     started_at = time.monotonic()
     report_info = {"machine": machine(), "versions": versions()}
     bench = Bench(profile, broker, work, logs, args.csv)
-    peers = peer_stages().Peers(bench) if args.peers else None
+    peers = peer_stages.Peers(bench) if args.peers else None
     try:
         build_launcher(work)
         if peers:

@@ -15,35 +15,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import ROOT, run_clickstream  # noqa: E402,F401  (re-exported for tests)
+from helpers import ROOT, LocalServer, free_port  # noqa: E402  (after the path above)
 
 LOCAL_KAFKA = ROOT / "scripts" / "local-kafka"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Broker:
+class Broker(LocalServer):
     """A single-node broker started by scripts/local-kafka in a temporary directory."""
 
     def __init__(self, data_dir: Path, port: int):
-        self.data_dir = data_dir
-        self.port = port
+        super().__init__("local-kafka", data_dir, port)
         self.bootstrap = f"127.0.0.1:{port}"
-
-    def start(self) -> None:
-        result = subprocess.run(
-            [str(LOCAL_KAFKA), "start", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            capture_output=True, text=True, timeout=180)
-        if result.returncode != 0:
-            raise RuntimeError(f"broker did not start:\n{result.stderr}")
-
-    def stop(self) -> None:
-        subprocess.run([str(LOCAL_KAFKA), "stop", "--data-dir", str(self.data_dir)],
-                       capture_output=True, text=True, timeout=120)
 
     def kill(self) -> None:
         """SIGKILL the broker JVM, as a crash would."""
@@ -53,8 +35,7 @@ class Broker:
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
-        while Path(f"/proc/{pid}").exists():
-            pass
+        wait_until_gone(pid)
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,48 @@
 """Helpers for driving the clickstream binary and reading Kafka in end-to-end tests."""
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import socket
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("CLICKSTREAM_BIN", ROOT / "build" / "clickstream"))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the tests' servers, the bench's, and addresses where
+    nothing answers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalServer:
+    """A server that one of scripts/' start|stop|status scripts runs (local-kafka, local-postgres) in
+    a data directory of its own, on a loopback port. `address` is the last line `start` printed: the
+    bootstrap address, the URI."""
+
+    def __init__(self, script: str, data_dir: Path, port: int | None = None):
+        self.script = ROOT / "scripts" / script
+        self.data_dir = data_dir
+        self.port = free_port() if port is None else port
+        self.address = ""
+
+    def start(self, timeout: float = 240) -> None:
+        result = subprocess.run([str(self.script), "start", "--port", str(self.port), "--data-dir",
+                                 str(self.data_dir)], capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"{self.script.name} did not start:\n{result.stderr[-2000:]}")
+        self.address = result.stdout.strip().splitlines()[-1]
+
+    def stop(self, timeout: float = 180) -> None:
+        subprocess.run([str(self.script), "stop", "--data-dir", str(self.data_dir)],
+                       capture_output=True, text=True, timeout=timeout)
 
 
 @dataclass
@@ -53,3 +88,18 @@ def create_topic(bootstrap: str, topic: str, partitions: int = 6) -> None:
         admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
     finally:
         admin.close()
+
+
+@contextlib.contextmanager
+def bench_module(name: str):
+    """bench/<name>.py, imported as `make bench` runs it (bench/ first on the path, so its own
+    imports resolve), and the bench's modules forgotten again afterwards."""
+    bench = str(ROOT / "bench")
+    sys.path.insert(0, bench)
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(bench)
+        for loaded, module in list(sys.modules.items()):
+            if (getattr(module, "__file__", None) or "").startswith(bench + os.sep):
+                del sys.modules[loaded]

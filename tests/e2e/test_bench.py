@@ -2,7 +2,6 @@
 as a number. No speed thresholds here: machines vary; the figures belong in bench/results."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -11,17 +10,14 @@ import sys
 
 import pytest
 
-from helpers import BINARY, ROOT
+from helpers import BINARY, ROOT, bench_module
 
 BENCH = ROOT / "bench" / "run.py"
 
 
 def required_keys() -> list[str]:
-    spec = importlib.util.spec_from_file_location("clickstream_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module.REQUIRED_KEYS
+    with bench_module("run") as run:
+        return run.REQUIRED_KEYS
 
 
 # Slow (a minute or two, with its own broker): collected last so quick feedback comes first.

@@ -3,32 +3,22 @@ translate the producer settings and check what Spark landed. The peers themselve
 `make bench PEERS=1`; a quick bench without it must not run them (test_bench.py)."""
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from datetime import date, datetime, timezone
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import BINARY, ROOT
+from helpers import BINARY, bench_module
 
 
 @pytest.fixture(scope="module")
 def peers():
-    """bench/peer_stages.py, with bench/run.py loaded under the name it imports it by."""
+    """bench/peer_stages.py, with the binary the tests run."""
     os.environ.setdefault("CLICKSTREAM_BIN", str(BINARY))
-    modules = {}
-    for name in ("run", "peer_stages"):
-        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        modules[name] = module
-    yield modules["peer_stages"]
-    for name in modules:
-        sys.modules.pop(name, None)
+    with bench_module("peer_stages") as module:
+        yield module
 
 
 # Closing lines as Kafka 3.9.1's tools print them.

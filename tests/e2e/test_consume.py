@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import threading
 import time
@@ -15,7 +14,6 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-import pytest
 
 from helpers import BINARY, create_topic, kcat_produce
 
@@ -48,6 +46,20 @@ def send_events(producer, topic: str, count: int, start: int = 0) -> None:
     """Sends generated events' JSON values (no key) through an open kafka-python producer."""
     for line in event_lines(count, start=start):
         producer.send(topic, value=line.split(KEY_DELIMITER, 1)[1].encode())
+
+
+def send_events_then_only_dead_letters(bootstrap: str, topic: str):
+    """A new one-partition topic with five events (offsets 0-4), then the POISON messages (5-9): with
+    --batch-size 5, the second batch is dead letters only. Returns the open producer, for more."""
+    from kafka import KafkaProducer
+
+    create_topic(bootstrap, topic, partitions=1)
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    send_events(producer, topic, 5)
+    for value in POISON:
+        producer.send(topic, value=value)
+    producer.flush()
+    return producer
 
 
 def dead_letter_values(bootstrap: str, topic: str) -> list[bytes]:
@@ -372,14 +384,7 @@ def test_bad_flag_values_are_usage_errors(tmp_path):
 
 def test_a_batch_of_only_dead_letters_still_moves_the_resume_point(broker, topic, tmp_path):
     """The marker file left for a dead-letter-only batch keeps a restart from re-sending them."""
-    from kafka import KafkaProducer
-
-    create_topic(broker.bootstrap, topic, partitions=1)
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    send_events(producer, topic, 5)
-    for value in POISON:
-        producer.send(topic, value=value)
-    producer.flush()
+    producer = send_events_then_only_dead_letters(broker.bootstrap, topic)
     output = tmp_path / "landed"
     args = consume_args(broker.bootstrap, topic, output, "g-marker", "--batch-size", "5")
     run_to_idle(tmp_path, "first", args, idle_ms=3000)

@@ -2,6 +2,7 @@
 psycopg, independently of the sink's own code."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,34 +14,25 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import free_port
-from helpers import ROOT, create_topic, run_clickstream
+from helpers import ROOT, LocalServer, create_topic, free_port, run_clickstream
 from test_consume import (FAST_SESSION, POISON, ConsumerProcess, all_ids, committed_offsets, dead_letter_values,
-                          kill_consumers_at_random_moments, produce_events, produce_in_background, send_events)
+                          kill_consumers_at_random_moments, produce_events, produce_in_background,
+                          send_events_then_only_dead_letters)
 
 LOCAL_POSTGRES = ROOT / "scripts" / "local-postgres"
 UNIT_TESTS = Path(os.environ.get("CLICKSTREAM_UNIT_TESTS", ROOT / "build" / "unit_tests"))
 PASSWORD = "throw-away-password"
 
 
-class PostgresServer:
+class PostgresServer(LocalServer):
     """A server started by scripts/local-postgres in a temporary directory, stopped by its PID."""
 
     def __init__(self, data_dir: Path, port: int):
-        self.data_dir = data_dir
-        self.port = port
-        self.uri = ""
+        super().__init__("local-postgres", data_dir, port)
 
-    def start(self) -> None:
-        result = subprocess.run([str(LOCAL_POSTGRES), "start", "--port", str(self.port), "--data-dir",
-                                 str(self.data_dir)], capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise RuntimeError(f"PostgreSQL did not start:\n{result.stderr}")
-        self.uri = result.stdout.strip().splitlines()[-1]
-
-    def stop(self) -> None:
-        subprocess.run([str(LOCAL_POSTGRES), "stop", "--data-dir", str(self.data_dir)],
-                       capture_output=True, text=True, timeout=120)
+    @property
+    def uri(self) -> str:
+        return self.address
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.uri, autocommit=True)
@@ -83,14 +75,21 @@ def test_local_postgres_starts_idempotently_on_loopback_with_passwords(postgres)
     assert Path(f"/proc/{pid}").stat().st_uid != 0
 
 
-def test_the_sink_against_the_server(postgres):
+def test_the_sink_against_the_server(postgres, tmp_path):
     """The sink's own integration tests (tests/unit/postgres_sink_test.cpp): rounds, resume, fencing,
-    a round landed twice, a dropped connection, start-up failures."""
-    result = subprocess.run([str(UNIT_TESTS), "--gtest_filter=PostgresSinkAgainstServer.*", "--gtest_brief=1"],
-                            capture_output=True, text=True, timeout=300,
+    a round landed twice, a dropped connection, start-up failures. Every one of them must have run
+    against the server and passed: one skipped (it skips without a server) counts as a failure, and
+    so does a filter that matches none."""
+    report = tmp_path / "gtest.json"
+    result = subprocess.run([str(UNIT_TESTS), "--gtest_filter=PostgresSinkAgainstServer.*", "--gtest_brief=1",
+                             f"--gtest_output=json:{report}"], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "CLICKSTREAM_TEST_POSTGRES_URI": postgres.uri})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "[  PASSED  ] 6 tests" in result.stdout, result.stdout
+    cases = [case for suite in json.loads(report.read_text())["testsuites"] for case in suite["testsuite"]]
+    assert cases, f"no test matched the filter:\n{result.stdout}"
+    not_passed = [f"{case['classname']}.{case['name']}: {case['status']} {case.get('result')}" for case in cases
+                  if case["status"] != "RUN" or case.get("result") != "COMPLETED" or case.get("failures")]
+    assert not not_passed, f"{not_passed}\n{result.stdout}"
 
 
 # --- consume --output postgresql://… against a real broker and server ---
@@ -271,7 +270,7 @@ def one_line_failure(broker, topic: str, uri: str, table: str | None) -> str:
 def test_start_up_failures_are_one_line_and_exit_2(broker, postgres, topic):
     port = postgres.port
     base = postgres.uri
-    target = f"as user clickstream, database clickstream"
+    target = "as user clickstream, database clickstream"
 
     line = one_line_failure(broker, topic, base.replace(PASSWORD, "not-the-password"), "t1")
     assert f"127.0.0.1:{port} {target}" in line and "wrong password" in line
@@ -356,15 +355,7 @@ def test_a_crash_at_each_step_of_a_round_leaves_nothing_half_committed(broker, p
 
 
 def test_dead_letters_go_to_their_topic_and_still_move_the_progress(broker, postgres, topic, tmp_path):
-    from kafka import KafkaProducer
-
-    create_topic(broker.bootstrap, topic, partitions=1)
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    send_events(producer, topic, 5)
-    for value in POISON:
-        producer.send(topic, value=value)
-    producer.flush()
-    producer.close()
+    send_events_then_only_dead_letters(broker.bootstrap, topic).close()
     args = pg_args(broker.bootstrap, topic, postgres.uri, "g-pg-dlq", "--batch-size", "5")
     first = run_to_idle(tmp_path, "first", args, idle_ms=3000)
     assert "5 dead letters" in first.stderr(), first.stderr()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Broker, free_port
-from helpers import BINARY, kcat_consume, run_clickstream
+from conftest import Broker
+from helpers import BINARY, free_port, kcat_consume, run_clickstream
 
 GENERATOR_HEADER = "timestamp,visitor_id,event_type,item_id,transaction_id,device,browser,os"
 SUMMARY = re.compile(r"read (\d+) rows: sent (\d+), delivered (\d+), rejected (\d+), failed (\d+) in ([\d.]+) s")

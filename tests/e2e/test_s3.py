@@ -16,9 +16,8 @@ import pyarrow.dataset as ds
 import pytest
 from pyarrow import fs as pafs
 
-from helpers import BINARY, create_topic, run_clickstream
+from helpers import BINARY, create_topic, free_port, run_clickstream
 from landed_data import write_landed
-from s3_server import free_port
 from test_consume import (ConsumerProcess, all_ids, committed_offsets, consume_args, identities, produce_events,
                           produce_in_background, run_to_idle)
 

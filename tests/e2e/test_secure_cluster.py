@@ -10,8 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.dataset as ds
 
-from conftest import free_port
-from helpers import run_clickstream
+from helpers import free_port, run_clickstream
 
 TIME_LIMIT_S = 30  # the bound on every start-up failure
 POISON = [f"not json {i}" for i in range(5)]
