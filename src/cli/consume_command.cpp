@@ -14,6 +14,7 @@ namespace clickstream::cli {
 Command AddConsumeCommand(CLI::App& root) {
   auto options = std::make_shared<consume::ConsumeOptions>();
   auto partition_by = std::make_shared<std::string>("event_date");
+  auto format = std::make_shared<std::string>("parquet");
   Command command;
   CLI::App* app = root.add_subcommand(
       "consume",
@@ -26,6 +27,15 @@ Command AddConsumeCommand(CLI::App& root) {
   app->add_option("--table", options->table,
                   "With a postgresql:// output: the table (TABLE or SCHEMA.TABLE, default clickstream_events); "
                   "created partitioned by day when missing");
+  app->add_option("--format", *format,
+                  "With a directory: parquet (a Parquet dataset whose file names record the progress) or delta (a "
+                  "Delta Lake table whose log does)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"parquet", "delta"}));
+  app->add_option("--delta-checkpoint-interval", options->delta_checkpoint_interval,
+                  "With --format delta: write a checkpoint every this many table versions")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   AddKafkaFlags(app, &options->kafka);
   app->add_option("-g,--group", options->group, "Consumer group id")->capture_default_str();
   app->add_option("--batch-size", options->batch_size, "Events per Parquet batch (per Kafka partition)")
@@ -60,8 +70,9 @@ Command AddConsumeCommand(CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
 
-  command.run = [options, partition_by] {
+  command.run = [options, partition_by, format] {
     options->date_column = *partition_by == "none" ? DateColumn::kInFile : DateColumn::kInPath;
+    options->format = *format == "delta" ? sink::TableFormat::kDelta : sink::TableFormat::kParquetDataset;
     const StopSignal& stop = InstallStopSignalHandlers();
     // Which path runs depends on the shared library found at run time, not on the build.
     std::cerr << "consume: librdkafka " << kafka::LibrdkafkaVersion() << ", fetch refill by the "

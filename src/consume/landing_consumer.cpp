@@ -333,7 +333,8 @@ ConsumeSummary LandingConsumer::Summary() const {
 arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const std::atomic<bool>& stop) {
   ARROW_ASSIGN_OR_RAISE(auto sink, sink::OpenSink(sink::SinkOptions{options.output, options.kafka.topic,
                                                                      options.group, options.date_column,
-                                                                     options.table}));
+                                                                     options.table, options.format,
+                                                                     options.delta_checkpoint_interval}));
   // The destination is checked first: it fails in well under a second, where an unreachable
   // cluster takes the connection check's whole deadline.
   if (const arrow::Status reachable = kafka::CheckConnection(options.kafka); !reachable.ok()) {

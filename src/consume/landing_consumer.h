@@ -13,6 +13,7 @@
 
 #include "event/landed_schema.h"
 #include "kafka/config.h"
+#include "sink/open_sink.h"
 
 namespace clickstream::consume {
 
@@ -23,6 +24,8 @@ struct ConsumeOptions {
   std::string group = kDefaultGroup;
   std::string output;  // a directory, s3://bucket/prefix or postgresql://…
   std::string table;   // postgresql:// only (empty: clickstream_events)
+  sink::TableFormat format = sink::TableFormat::kParquetDataset;  // for a directory
+  int64_t delta_checkpoint_interval = 10;
   int64_t batch_size = 500;
   int64_t flush_interval_ms = 5000;
   std::string offset_reset = "earliest";  // for partitions with no landed files and no committed offset

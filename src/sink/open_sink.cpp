@@ -1,5 +1,6 @@
 #include "sink/open_sink.h"
 
+#include "sink/delta/delta_sink.h"
 #include "sink/parquet/dataset_store.h"
 #include "sink/parquet/parquet_dataset.h"
 #include "sink/postgres/connect_errors.h"
@@ -9,6 +10,9 @@ namespace clickstream::sink {
 
 arrow::Result<std::unique_ptr<Sink>> OpenSink(const SinkOptions& options) {
   if (IsPostgresUri(options.output)) {
+    if (options.format != TableFormat::kParquetDataset) {
+      return arrow::Status::Invalid("--format applies to directories, not to postgresql:// outputs");
+    }
     PostgresSinkOptions postgres;
     postgres.uri = options.output;
     if (!options.table.empty()) postgres.table = options.table;
@@ -18,9 +22,23 @@ arrow::Result<std::unique_ptr<Sink>> OpenSink(const SinkOptions& options) {
     return OpenPostgresSink(postgres);
   }
   if (!options.table.empty()) return arrow::Status::Invalid("--table applies to postgresql:// outputs only");
+  if (options.format == TableFormat::kDelta && options.output.starts_with("s3://")) {
+    // Commits must be put-if-absent, which Arrow's S3 file system cannot ask for.
+    return arrow::Status::Invalid("output ", postgres::RedactUri(options.output),
+                                  ": Delta tables are written to local directories only so far (S3 needs conditional "
+                                  "PUTs for the log's commits); use a directory, or the Parquet dataset on s3://");
+  }
   auto store = OpenDatasetStore(options.output);
   // A mistyped database URI (postgresq://user:secret@…) lands here: no message repeats a password.
   if (!store.ok()) return store.status().WithMessage(postgres::RedactUri(store.status().message()));
+  if (options.format == TableFormat::kDelta) {
+    ARROW_ASSIGN_OR_RAISE(auto table,
+                          delta::DeltaTableSink::Open(delta::DeltaTableOptions{options.topic, options.group,
+                                                                               options.date_column,
+                                                                               options.delta_checkpoint_interval},
+                                                      std::move(*store)));
+    return table;
+  }
   return std::make_unique<ParquetDatasetSink>(DatasetOptions{options.date_column, options.topic}, std::move(*store));
 }
 

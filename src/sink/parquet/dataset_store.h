@@ -49,6 +49,12 @@ class DatasetStore {
   // Deletes a file; a file that is already gone is not an error.
   virtual arrow::Status Remove(const std::string& path) = 0;
 
+  // Creates the file only if no file of that name exists, and never replaces one: true when this
+  // call created it (then it is durable), false when the name was already taken. The file is
+  // visible whole or not at all. This is the commit of a Delta table's log (sink/delta/): two
+  // writers racing for one version never both win.
+  virtual arrow::Result<bool> CreateExclusive(const NewFile& file) = 0;
+
   // An Arrow file system and the root path on it under which readers (pyarrow-style datasets,
   // the report, the compactor) find the files.
   virtual std::shared_ptr<arrow::fs::FileSystem> filesystem() const = 0;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -130,6 +131,16 @@ class StagedFile {
     published_ = true;
     return arrow::Status::OK();
   }
+  // Closes the file and links it under `target` unless a file of that name exists (false then).
+  // The temp name is removed either way, by the destructor.
+  arrow::Result<bool> LinkAs(const std::string& target) {
+    if (fd_.Close() != 0) return ErrnoStatus("close", temp_path_);
+    if (::link(temp_path_.c_str(), target.c_str()) != 0) {
+      if (errno == EEXIST) return false;
+      return ErrnoStatus("link into place", target);
+    }
+    return true;
+  }
   const std::string& directory() const { return directory_; }
 
  private:
@@ -144,6 +155,13 @@ class StagedFile {
   FileDescriptor fd_;
   bool published_ = false;
 };
+
+// A temp name no other writer uses at the same time: two processes racing for one exclusive name
+// must not write into each other's temp file.
+std::string UniqueTempName(const std::string& file_name) {
+  static std::atomic<uint64_t> sequence{0};
+  return file_name + "." + std::to_string(::getpid()) + "-" + std::to_string(sequence++);
+}
 
 std::chrono::system_clock::time_point ModifiedTime(const struct stat& info) {
   return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -211,6 +229,22 @@ class LocalDatasetStore final : public DatasetStore {
       return arrow::Status::IOError("cannot remove ", full.string(), ": ", error.message());
     }
     return arrow::Status::OK();
+  }
+
+  arrow::Result<bool> CreateExclusive(const NewFile& file) override {
+    const fs::path path = fs::path(root_) / file.path;
+    const std::string directory = path.parent_path().string();
+    ARROW_RETURN_NOT_OK(EnsureDirectory(directory));
+    // Written whole under a name of its own first: a reader listing the directory must never see
+    // a half-written file under the final name, which an O_EXCL create in place would show.
+    ARROW_ASSIGN_OR_RAISE(auto staged, StagedFile::Create(directory, UniqueTempName(path.filename().string()),
+                                                          *file.contents));
+    ARROW_RETURN_NOT_OK(staged->Sync());
+    // link() fails with EEXIST instead of replacing, unlike rename(): the put-if-absent.
+    ARROW_ASSIGN_OR_RAISE(const bool created, staged->LinkAs(path.string()));
+    if (!created) return false;
+    ARROW_RETURN_NOT_OK(SyncDirectory(directory));
+    return true;
   }
 
   arrow::Status EnsureRoot() { return EnsureDirectory(root_); }

@@ -284,6 +284,13 @@ class S3DatasetStore final : public DatasetStore {
     return arrow::Status::OK();
   }
 
+  arrow::Result<bool> CreateExclusive(const NewFile& file) override {
+    // Arrow's S3FileSystem cannot send a conditional PUT (If-None-Match), so an exclusive create
+    // cannot be had through it; a Delta table's commits need one (see docs/delta-lake-design.md).
+    return arrow::Status::NotImplemented("exclusive creates (conditional PUTs) are not supported on ",
+                                         description_, " yet: cannot commit ", file.path);
+  }
+
   arrow::Status Remove(const std::string& path) override {
     const std::string key = KeyOf(path);
     const arrow::Status deleted = filesystem_->DeleteFile(key);

@@ -1,0 +1,263 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "event/json_codec.h"
+#include "event/landed_schema.h"
+#include "sink/delta/delta_log.h"
+#include "sink/delta/delta_sink.h"
+#include "sink/delta/table_log.h"
+#include "sink/delta/table_schema.h"
+#include "sink/parquet/dataset_store.h"
+#include "result_assertions.h"
+#include "temp_dir.h"
+
+namespace clickstream::sink::delta {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("delta-test") {}
+};
+
+constexpr int32_t kDay = 16586;  // 2015-05-31
+
+std::shared_ptr<arrow::RecordBatch> Rows(int32_t partition, int64_t first_offset, const std::vector<std::string>& json) {
+  LandedBatchBuilder builder(DateColumn::kInPath);
+  EventJsonDecoder decoder;
+  int64_t offset = first_offset;
+  for (const std::string& text : json) {
+    Event event;
+    EXPECT_TRUE(decoder.Decode(text, &event).ok()) << text;
+    EXPECT_TRUE(builder.Append(event, LandingInfo{partition, offset++, 1'700'000'000'000'000}).ok());
+  }
+  return builder.Finish().ValueOrDie();
+}
+
+std::string EventJson(int line, const std::string& time, const char* transaction = nullptr) {
+  std::string json = R"({"source_id":"s","source_line":)" + std::to_string(line) + R"(,"timestamp":")" + time +
+                     R"(","visitor_id":"v)" + std::to_string(line) + R"(","event_type":")" +
+                     (transaction ? "transaction" : "view") + R"(","item_id":"i","device":"mobile")";
+  if (transaction) json += R"(,"transaction_id":")" + std::string(transaction) + "\"";
+  return json + "}";
+}
+
+PartitionBatchData Batch(int32_t partition, int64_t first, int64_t count) {
+  PartitionBatchData batch;
+  batch.partition = partition;
+  batch.first_offset = first;
+  batch.last_offset = first + count - 1;
+  std::vector<std::string> events;
+  for (int64_t i = 0; i < count; ++i) events.push_back(EventJson(static_cast<int>(first + i) + 2, "2015-05-31 10:00:00"));
+  batch.rows_by_day = {{kDay, Rows(partition, first, events)}};
+  return batch;
+}
+
+arrow::Result<std::unique_ptr<DeltaTableSink>> OpenTable(const fs::path& path, int64_t checkpoint_interval = 10) {
+  ARROW_ASSIGN_OR_RAISE(auto store, OpenLocalDatasetStore(path.string()));
+  return DeltaTableSink::Open(DeltaTableOptions{"events", "group", DateColumn::kInPath, checkpoint_interval},
+                              std::move(store));
+}
+
+void WriteFile(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+}
+
+TEST(DeltaLog, CommitsRoundTripThroughTheirJson) {
+  Commit commit;
+  commit.protocol = Protocol{};
+  commit.metadata = Metadata{"id-1", TableSchemaString(), {"event_date"}, {{"k", "v"}}, 5};
+  commit.txns.push_back(Txn{"app-0", 41, 7});
+  commit.adds.push_back(AddFile{"event_date=2015-05-31/a b.parquet", {{"event_date", "2015-05-31"}}, 10, 11, true,
+                                R"({"numRecords":1})"});
+  commit.removes.push_back(RemoveFile{"old.parquet", 12, false, {}, 99});
+  ASSERT_OK_AND_ASSIGN(const Commit parsed, ParseCommit(FormatCommit(commit)));
+  ASSERT_TRUE(parsed.metadata);
+  EXPECT_EQ(parsed.metadata->schema_string, TableSchemaString());
+  EXPECT_EQ(parsed.metadata->partition_columns, std::vector<std::string>{"event_date"});
+  ASSERT_EQ(parsed.txns.size(), 1u);
+  EXPECT_EQ(parsed.txns[0].version, 41);
+  ASSERT_EQ(parsed.adds.size(), 1u);
+  EXPECT_EQ(parsed.adds[0].path, "event_date=2015-05-31/a b.parquet");
+  EXPECT_NE(FormatCommit(commit).find("a%20b.parquet"), std::string::npos);
+  EXPECT_EQ(parsed.adds[0].stats, R"({"numRecords":1})");
+  ASSERT_EQ(parsed.removes.size(), 1u);
+  EXPECT_EQ(parsed.removes[0].size, 99);
+  EXPECT_FALSE(parsed.removes[0].data_change);
+}
+
+TEST(DeltaLog, RefusesWhatItCannotRead) {
+  EXPECT_TRUE(ParseCommit("{\"add\":{\"path\":1}}").status().IsInvalid());
+  EXPECT_TRUE(ParseCommit("{not json").status().IsInvalid());
+  EXPECT_TRUE(ParseCommit("{\"domainMetadata\":{\"domain\":\"x\"}}").status().IsInvalid());
+  const auto vector = ParseCommit(
+      R"({"add":{"path":"a","partitionValues":{},"size":1,"modificationTime":1,"dataChange":true,"deletionVector":{"storageType":"u"}}})");
+  ASSERT_FALSE(vector.ok());
+  EXPECT_NE(vector.status().message().find("deletion vector"), std::string::npos);
+  EXPECT_TRUE(DecodePath("a%2").status().IsInvalid());
+}
+
+TEST(DeltaStats, AreExactIncludingTheLastMicrosecond) {
+  auto rows = Rows(3, 100, {EventJson(2, "2015-05-31 10:00:00"), EventJson(3, "2015-05-31 23:59:59", "tx_9"),
+                            EventJson(4, "2015-05-31 00:00:01")});
+  ASSERT_OK_AND_ASSIGN(const std::string stats, FileStats({rows}));
+  rapidjson::Document document;
+  document.Parse(stats.c_str());
+  ASSERT_FALSE(document.HasParseError()) << stats;
+  EXPECT_EQ(document["numRecords"].GetInt64(), 3);
+  EXPECT_STREQ(document["minValues"]["timestamp"].GetString(), "2015-05-31T00:00:01.000000Z");
+  EXPECT_STREQ(document["maxValues"]["timestamp"].GetString(), "2015-05-31T23:59:59.000000Z");
+  EXPECT_STREQ(document["minValues"]["visitor_id"].GetString(), "v2");
+  EXPECT_STREQ(document["maxValues"]["visitor_id"].GetString(), "v4");
+  EXPECT_EQ(document["minValues"]["kafka_offset"].GetInt64(), 100);
+  EXPECT_EQ(document["maxValues"]["kafka_offset"].GetInt64(), 102);
+  EXPECT_STREQ(document["minValues"]["transaction_id"].GetString(), "tx_9");
+  EXPECT_EQ(document["nullCount"]["transaction_id"].GetInt64(), 2);
+  EXPECT_EQ(document["nullCount"]["browser"].GetInt64(), 3);
+  EXPECT_FALSE(document["minValues"].HasMember("browser"));  // no value, so no bound
+  EXPECT_EQ(FormatStatsTimestamp(-1), "1969-12-31T23:59:59.999999Z");
+}
+
+TEST(DeltaTableSink, CreatesTheTableAndResumesFromItsTxns) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(auto table, OpenTable(dir.path()));
+    EXPECT_EQ(table->version(), 0);
+    ASSERT_OK_AND_ASSIGN(auto resumes, table->Recover({0, 1}));
+    EXPECT_FALSE(resumes[0].next_offset);
+    ASSERT_OK_AND_ASSIGN(auto landed, table->Land({Batch(0, 0, 3), Batch(1, 10, 2)}, "20260101_000000_000"));
+    EXPECT_EQ(landed.size(), 2u);
+    EXPECT_EQ(landed[0].files, 1);  // both partitions' rows of the day share one file
+    EXPECT_EQ(table->version(), 1);
+  }
+  ASSERT_OK_AND_ASSIGN(auto reopened, OpenTable(dir.path()));
+  ASSERT_OK_AND_ASSIGN(auto resumes, reopened->Recover({0, 1, 2}));
+  EXPECT_EQ(resumes[0].next_offset, 3);
+  EXPECT_EQ(resumes[1].next_offset, 12);
+  EXPECT_FALSE(resumes[2].next_offset);
+}
+
+TEST(DeltaTableSink, AMemberWhosePartitionMovedIsFencedAndOthersRetryTheNextVersion) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto stale, OpenTable(dir.path()));
+  ASSERT_OK_AND_ASSIGN(auto owner, OpenTable(dir.path()));
+  ASSERT_TRUE(stale->Recover({0, 1}).ok());
+  ASSERT_TRUE(owner->Recover({0}).ok());
+  ASSERT_TRUE(owner->Land({Batch(0, 0, 5)}, "20260101_000000_000").ok());
+  // Partition 1 was not touched by the other member: the lost race is retried at the next version.
+  ASSERT_TRUE(stale->Land({Batch(1, 0, 5)}, "20260101_000000_001").ok());
+  EXPECT_EQ(stale->version(), 2);
+  // Partition 0 moved from where this member recovered it: fenced, and nothing of it committed.
+  const auto fenced = stale->Land({Batch(0, 0, 5)}, "20260101_000000_002");
+  ASSERT_FALSE(fenced.ok());
+  EXPECT_TRUE(IsFenced(fenced.status())) << fenced.status().ToString();
+  ASSERT_OK_AND_ASSIGN(auto check, OpenTable(dir.path()));
+  EXPECT_EQ(check->version(), 2);
+  ASSERT_OK_AND_ASSIGN(auto resumes, check->Recover({0, 1}));
+  EXPECT_EQ(resumes[0].next_offset, 5);
+  EXPECT_EQ(resumes[1].next_offset, 5);
+}
+
+TEST(DeltaTableSink, RecoversFromACheckpointAfterOlderCommitsAreGone) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(auto table, OpenTable(dir.path(), 2));
+    ASSERT_TRUE(table->Recover({0}).ok());
+    for (int round = 0; round < 4; ++round) {
+      ASSERT_TRUE(table->Land({Batch(0, round * 10, 10)}, "20260101_000000_00" + std::to_string(round)).ok());
+    }
+  }
+  ASSERT_TRUE(fs::exists(dir.path() / CheckpointPath(4)));
+  for (int version = 0; version <= 4; ++version) fs::remove(dir.path() / CommitPath(version));
+  ASSERT_OK_AND_ASSIGN(auto store, OpenLocalDatasetStore(dir.path().string()));
+  TableLog log(store.get());
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, log.Load());
+  EXPECT_EQ(snapshot.version, 4);
+  EXPECT_EQ(snapshot.files.size(), 4u);
+  ASSERT_TRUE(snapshot.metadata);
+  EXPECT_EQ(snapshot.metadata->schema_string, TableSchemaString());
+  ASSERT_OK_AND_ASSIGN(auto table, OpenTable(dir.path()));
+  ASSERT_OK_AND_ASSIGN(auto resumes, table->Recover({0}));
+  EXPECT_EQ(resumes[0].next_offset, 40);
+}
+
+TEST(DeltaTableSink, RefusesTablesItCannotAppendTo) {
+  const std::string schema = TableSchemaString();
+  const auto metadata = [](const std::string& schema_string, const std::string& partitions) {
+    return R"({"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":)" + schema_string +
+           R"(,"partitionColumns":)" + partitions + R"(,"configuration":{}}})";
+  };
+  const auto quoted = [](const std::string& text) {
+    std::string out = "\"";
+    for (char c : text) {
+      if (c == '"') out += '\\';
+      out += c;
+    }
+    return out + "\"";
+  };
+  struct Case {
+    std::string name;
+    std::vector<std::pair<int, std::string>> commits;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"features",
+       {{0, R"({"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}})"
+                "\n" + metadata(quoted(schema), R"(["event_date"])")}},
+       "deletionVectors"},
+      {"schema",
+       {{0, R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+                "\n" + metadata(quoted(R"({"type":"struct","fields":[{"name":"source_id","type":"long","nullable":true,"metadata":{}}]})"),
+                                R"(["event_date"])")}},
+       "column \"source_id\" is long"},
+      {"partitioning",
+       {{0, R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+                "\n" + metadata(quoted(schema), "[]")}},
+       "partitioned by []"},
+      {"gap",
+       {{0, R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+                "\n" + metadata(quoted(schema), R"(["event_date"])")},
+        {2, R"({"txn":{"appId":"a","version":1}})"}},
+       "version 1 is missing"},
+      {"no start", {{3, R"({"txn":{"appId":"a","version":1}})"}}, "starts at version 3"},
+      {"corrupt",
+       {{0, R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2}})"
+                "\n" + metadata(quoted(schema), R"(["event_date"])")},
+        {1, "{\"txn\":"}},
+       "commit 1"},
+  };
+  for (const Case& test : cases) {
+    TempDir dir;
+    for (const auto& [version, text] : test.commits) WriteFile(dir.path() / CommitPath(version), text);
+    const auto table = OpenTable(dir.path());
+    ASSERT_FALSE(table.ok()) << test.name;
+    EXPECT_TRUE(table.status().IsInvalid()) << test.name;
+    EXPECT_NE(table.status().message().find(test.expected), std::string::npos)
+        << test.name << ": " << table.status().message();
+  }
+}
+
+TEST(LocalStore, CreateExclusiveNeverReplaces) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto store, OpenLocalDatasetStore(dir.path().string()));
+  ASSERT_OK_AND_ASSIGN(const bool first, store->CreateExclusive(NewFile{"_delta_log/0.json", arrow::Buffer::FromString("a")}));
+  ASSERT_OK_AND_ASSIGN(const bool second, store->CreateExclusive(NewFile{"_delta_log/0.json", arrow::Buffer::FromString("b")}));
+  EXPECT_TRUE(first);
+  EXPECT_FALSE(second);
+  std::ifstream in(dir.path() / "_delta_log/0.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "a");
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir.path() / "_delta_log")) ++entries;
+  EXPECT_EQ(entries, 1u);  // no temp file left behind
+}
+
+}  // namespace
+}  // namespace clickstream::sink::delta
