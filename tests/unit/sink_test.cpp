@@ -19,6 +19,7 @@
 #include "sink/parquet/landed_files.h"
 #include "sink/parquet/parquet_dataset.h"
 #include "sink/parquet/s3_store.h"
+#include "sink/sink.h"
 #include "result_assertions.h"
 #include "temp_dir.h"
 
@@ -69,6 +70,22 @@ LandedFileName Name(int32_t partition, int64_t first, int64_t last, int part, in
   name.part = part;
   name.parts = parts;
   return name;
+}
+
+// The consumer rewinds on a fenced round and retries any other failure: the status's detail, not
+// its words, tells the two apart, and a reworded message (the PostgreSQL sink scrubs its
+// messages with WithMessage) stays fenced.
+TEST(Fencing, IsCarriedByTheStatusDetailNotByTheMessage) {
+  const arrow::Status fenced = FencedError("partition 3 of events moved on");
+  EXPECT_TRUE(IsFenced(fenced)) << fenced.ToString();
+  EXPECT_TRUE(fenced.IsCancelled());
+  EXPECT_NE(fenced.message().find("partition 3 of events moved on"), std::string::npos) << fenced.message();
+  EXPECT_TRUE(IsFenced(fenced.WithMessage("partition 3 of events moved on (scrubbed)")));
+
+  EXPECT_FALSE(IsFenced(arrow::Status::Cancelled(fenced.message())));
+  EXPECT_FALSE(IsFenced(arrow::Status::Cancelled("fenced: ", fenced.message())));
+  EXPECT_FALSE(IsFenced(arrow::Status::IOError(fenced.message())));
+  EXPECT_FALSE(IsFenced(arrow::Status::OK()));
 }
 
 TEST(LandedFileName, FormatsAndParsesBothKinds) {
