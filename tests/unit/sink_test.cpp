@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "sink/parquet/dataset_store.h"
 #include "sink/parquet/landed_files.h"
 #include "sink/parquet/parquet_dataset.h"
+#include "sink/parquet/posix_file.h"
 #include "sink/parquet/s3_store.h"
 #include "sink/sink.h"
 #include "result_assertions.h"
@@ -396,6 +398,36 @@ TEST(ParquetDatasetWriter, FailsWhenAFileIsInTheWay) {
   EXPECT_FALSE(writer.Write(batch, "20260101_120000_000").ok());
 }
 
+
+TEST(PosixFile, SyncsFilesAndDirectoriesAndNamesThePathWhenItCannot) {
+  TempDir dir;
+  const std::string file = (dir.path() / "a.parquet").string();
+  Touch(file);
+  EXPECT_TRUE(SyncFile(file).ok());
+  EXPECT_TRUE(SyncDirectory(dir.path().string()).ok());
+  const std::string missing = (dir.path() / "missing").string();
+  EXPECT_EQ(SyncFile(missing).ToString(), "IOError: cannot open " + missing + ": No such file or directory");
+  EXPECT_EQ(SyncDirectory(file).ToString(), "IOError: cannot open directory " + file + ": Not a directory");
+}
+
+TEST(PosixFile, AFileDescriptorIsClosedByItsOwner) {
+  TempDir dir;
+  const std::string file = (dir.path() / "a.parquet").string();
+  Touch(file);
+  int raw = -1;
+  {
+    FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    raw = fd.get();
+  }
+  EXPECT_EQ(::fcntl(raw, F_GETFD), -1) << "still open after its owner went";
+  FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  raw = fd.get();
+  EXPECT_EQ(fd.Close(), 0);
+  EXPECT_FALSE(fd.valid());
+  EXPECT_EQ(::fcntl(raw, F_GETFD), -1);
+}
 
 // A destination that cannot be used is refused up front, naming it: nothing is created locally.
 TEST(OpenDatasetStore, RefusesWhatItCannotLandInto) {

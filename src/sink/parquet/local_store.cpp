@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <set>
 #include <system_error>
@@ -20,6 +19,7 @@
 #include "sink/parquet/dataset_store.h"
 #include "sink/parquet/directory_lock.h"
 #include "sink/parquet/landed_files.h"
+#include "sink/parquet/posix_file.h"
 
 namespace clickstream::sink {
 
@@ -29,36 +29,6 @@ namespace {
 
 // fsync blocks in the file system, not the CPU: more threads than cores is what makes it cheap.
 constexpr size_t kMaxSyncThreads = 8;
-
-// An owned file descriptor.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd = -1) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-  // close() can report a deferred write error (NFS, quota), so it is checked, not left to the destructor.
-  int Close() {
-    const int result = ::close(fd_);
-    fd_ = -1;
-    return result;
-  }
-
- private:
-  int fd_;
-};
-
-arrow::Status ErrnoStatus(std::string_view action, const std::string& path) {
-  return arrow::Status::IOError("cannot ", action, " ", path, ": ", std::strerror(errno));
-}
 
 arrow::Status WriteAll(int fd, const uint8_t* data, int64_t size, const std::string& path) {
   while (size > 0) {
@@ -70,13 +40,6 @@ arrow::Status WriteAll(int fd, const uint8_t* data, int64_t size, const std::str
     data += written;
     size -= written;
   }
-  return arrow::Status::OK();
-}
-
-arrow::Status SyncDirectory(const std::string& directory) {
-  FileDescriptor fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoStatus("open directory", directory);
-  if (::fsync(fd.get()) != 0) return ErrnoStatus("sync directory", directory);
   return arrow::Status::OK();
 }
 
