@@ -395,7 +395,14 @@ TEST(ParquetDatasetWriter, FailsWhenAFileIsInTheWay) {
   PartitionBatchData batch;
   batch.rows_by_day = {{16588, MakeRows(DateColumn::kInPath, {R"({"timestamp":"2015-06-01 10:00:00","visitor_id":"1",)"
                                                               R"("event_type":"view","item_id":"9"})"})}};
-  EXPECT_FALSE(writer.Write(batch, "20260101_120000_000").ok());
+  auto written = writer.Write(batch, "20260101_120000_000");
+  ASSERT_FALSE(written.ok());
+  EXPECT_TRUE(written.status().IsIOError()) << written.status().ToString();
+  const std::string message = written.status().message();
+  EXPECT_NE(message.find((dir.path() / "event_date=2015-06-02").string() + ": a file of that name is in the way"),
+            std::string::npos)
+      << message;
+  EXPECT_TRUE(fs::is_regular_file(dir.path() / "event_date=2015-06-02"));
 }
 
 

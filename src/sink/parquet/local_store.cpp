@@ -52,10 +52,14 @@ arrow::Status EnsureDirectory(const std::string& directory) {
   if (path.has_parent_path() && path.parent_path() != path) {
     ARROW_RETURN_NOT_OK(EnsureDirectory(path.parent_path().string()));
   }
-  if (!fs::create_directory(path, error) && error) {
-    return arrow::Status::IOError("cannot create directory ", directory, ": ", error.message());
-  }
-  if (!fs::is_directory(path, error)) {
+  // create_directory() fails with EEXIST on a file of that name, and is quiet when another thread
+  // or process created the directory meanwhile: what is there afterwards decides.
+  const bool created = fs::create_directory(path, error);
+  std::error_code kind_error;
+  if (!created && !fs::is_directory(path, kind_error)) {
+    if (error && error != std::errc::file_exists) {
+      return arrow::Status::IOError("cannot create directory ", directory, ": ", error.message());
+    }
     return arrow::Status::IOError("cannot create directory ", directory, ": a file of that name is in the way");
   }
   const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
