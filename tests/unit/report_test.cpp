@@ -290,6 +290,24 @@ TEST_F(ReportDatasetTest, ReadsTheFlatLayout) {
   ExpectSampleFunnel(table);
 }
 
+// A path, the same path with a trailing '/' and a file:// URI all go through the dataset store the
+// consumer lands into; reading never creates the directory a mistyped path names.
+TEST_F(ReportDatasetTest, ReadsEveryFormOfALocalLocationThroughTheStoreAndCreatesNothing) {
+  WriteParquet(root_ / "part-0.parquet", LandedBatch(SampleEvents(), DateColumn::kInFile));
+  for (const std::string& input : {root_.string(), root_.string() + "/", "file://" + root_.string()}) {
+    ASSERT_OK_AND_ASSIGN(auto table, ReadFunnel(input, *ParseSegmentBy("device,browser,os")));
+    ExpectSampleFunnel(table);
+  }
+  const std::filesystem::path nope = root_ / "nope";
+  for (const std::string& input : {nope.string(), "file://" + nope.string()}) {
+    auto missing = ReadFunnel(input, *ParseSegmentBy("device,browser,os"));
+    ASSERT_FALSE(missing.ok()) << input;
+    EXPECT_TRUE(missing.status().IsInvalid()) << missing.status().ToString();
+    EXPECT_EQ(missing.status().message(), "input directory " + nope.string() + " does not exist");
+    EXPECT_FALSE(std::filesystem::exists(nope)) << input;
+  }
+}
+
 TEST_F(ReportDatasetTest, ExplainsMissingEmptyAndForeignInput) {
   const auto dimensions = *ParseSegmentBy("device,browser,os");
   auto missing = ReadFunnel((root_ / "nope").string(), dimensions);

@@ -124,7 +124,13 @@ class LocalDatasetStore final : public DatasetStore {
 
   std::string Describe() const override { return root_; }
   std::shared_ptr<arrow::fs::FileSystem> filesystem() const override { return filesystem_; }
-  std::string root() const override { return fs::absolute(root_).lexically_normal().string(); }
+  // Absolute and without a trailing '/', so that readers' paths relative to it come out clean.
+  std::string root() const override {
+    std::error_code error;
+    const fs::path absolute = fs::absolute(root_, error).lexically_normal();
+    if (error) return root_;
+    return (absolute.has_filename() ? absolute : absolute.parent_path()).string();
+  }
 
   arrow::Result<std::vector<StoredFile>> List() override {
     std::vector<StoredFile> files;
@@ -226,8 +232,10 @@ class LocalDatasetStore final : public DatasetStore {
 
 }  // namespace
 
-arrow::Result<std::unique_ptr<DatasetStore>> OpenLocalDatasetStore(const std::string& directory) {
+arrow::Result<std::unique_ptr<DatasetStore>> OpenLocalDatasetStore(const std::string& directory,
+                                                                   MissingDirectory missing) {
   auto store = std::make_unique<LocalDatasetStore>(directory);
+  if (missing == MissingDirectory::kLeave) return store;
   const arrow::Status ready = store->EnsureRoot();
   if (!ready.ok()) return arrow::Status::Invalid("output ", directory, ": ", ready.message());
   return store;
