@@ -1,4 +1,5 @@
-// clickstream: replay a clickstream CSV through Apache Kafka and land it as Parquet.
+// clickstream: generate or replay a clickstream through Apache Kafka, land it exactly once as
+// Parquet (a directory or S3) or in PostgreSQL, compact the Parquet and report on what landed.
 // CLI wiring only; each subcommand's flags and action live in src/cli/.
 #include <iostream>
 #include <vector>

@@ -58,8 +58,9 @@ inline constexpr size_t kMaxFieldBytes = 256;
 // Validates and normalises: trims blanks around every field, lower-cases event_type and device,
 // requires timestamp, visitor_id, event_type and item_id, and a transaction_id exactly on
 // transactions. All text must be valid UTF-8. On failure the Status message is the reason,
-// phrased for a person ("unknown event_type 'click'"). kKnownValidUtf8 skips the per-field UTF-8
-// checks when the caller has already checked all of the text the fields point into.
+// phrased for a person ("unknown event_type 'click'"), for the first faulty field in the order of
+// kEventFields, whose rows give each field's rule (fields.h). kKnownValidUtf8 skips the per-field
+// UTF-8 checks when the caller has already checked all of the text the fields point into.
 enum class Utf8Check : uint8_t { kPerField, kKnownValidUtf8 };
 arrow::Status BuildEvent(const RawEvent& raw, Event* out, Utf8Check utf8_check = Utf8Check::kPerField);
 

@@ -1,7 +1,7 @@
 // The event's fields, listed once. Each row says what a field is called, how it is typed in the
 // landed Parquet file, how it travels as JSON, which CSV column feeds it and how Parquet encodes it.
-// The CSV source, the JSON codec, the landed Arrow schema and its builders and the Parquet writer
-// all walk these tables instead of keeping lists of their own.
+// The CSV source, the validation (BuildEvent), the JSON codec, the landed Arrow schema and its
+// builders and the Parquet writer all walk these tables instead of keeping lists of their own.
 #pragma once
 
 #include <array>
@@ -38,6 +38,19 @@ enum class ParquetEncoding : uint8_t {
   kDeltaBinaryPacked,  // integers and timestamps that rise within a file
 };
 
+// How BuildEvent judges a field's text once the blanks around it are trimmed; event.h states the
+// rules in words. A row with several faults is named for the first of them in table order.
+enum class FieldRule : uint8_t {
+  kIdentityId,       // source_id: comes with source_line or not at all
+  kIdentityLine,     // source_line: a line number from 1, or nothing (then source_id is empty too)
+  kTimestamp,        // required: "YYYY-MM-DD HH:MM:SS" within the accepted range
+  kRequired,         // required text
+  kEventType,        // required: one of the names, in any case
+  kOnTransactions,   // required on transactions, and absent on every other event
+  kOptional,         // text or nothing
+  kOptionalLowered,  // text or nothing, lower-cased
+};
+
 struct ColumnSpec {
   std::string_view name;
   ArrowKind arrow;
@@ -55,40 +68,44 @@ struct EventFieldSpec {
   int64_t Event::*number;
   std::string_view csv_header;            // the generator's CSV column; empty when not a CSV column
   std::string_view retail_rocket_header;  // RetailRocket's events.csv column; empty when it has none
+  FieldRule rule;
 };
 
 inline constexpr std::array<EventFieldSpec, 10> kEventFields = {{
     {{"source_id", ArrowKind::kDictionary, false, ParquetEncoding::kDictionary,
       "one value per input file (or per Kafka partition for foreign messages): a dictionary of one entry"},
-     JsonKind::kString, &RawEvent::source_id, &Event::source_id, nullptr, "", ""},
+     JsonKind::kString, &RawEvent::source_id, &Event::source_id, nullptr, "", "", FieldRule::kIdentityId},
     {{"source_line", ArrowKind::kInt64, false, ParquetEncoding::kDeltaBinaryPacked,
       "input lines rise within a Kafka partition, so deltas are small: on the demo data 1.7 MB as deltas, 3.1 MB "
       "plain, 7.2 MB as a dictionary"},
-     JsonKind::kInteger, &RawEvent::source_line, nullptr, &Event::source_line, "", ""},
+     JsonKind::kInteger, &RawEvent::source_line, nullptr, &Event::source_line, "", "", FieldRule::kIdentityLine},
     {{"timestamp", ArrowKind::kTimestampMicros, false, ParquetEncoding::kDeltaBinaryPacked,
       "replayed in time order within a partition: on the demo data 6.8 MB as deltas, 12.0 MB plain, 16.5 MB "
       "as a dictionary (zstd, batches of 100000)"},
-     JsonKind::kTimestamp, &RawEvent::timestamp, nullptr, &Event::timestamp, "timestamp", "timestamp"},
+     JsonKind::kTimestamp, &RawEvent::timestamp, nullptr, &Event::timestamp, "timestamp", "timestamp",
+     FieldRule::kTimestamp},
     {{"visitor_id", ArrowKind::kUtf8, false, ParquetEncoding::kPlain,
       "a session repeats the id, but zstd finds the repeats: on the demo data 8.5 MB plain, 9.1-9.6 MB as a "
       "dictionary (its indices cost more than they save)"},
-     JsonKind::kStringOrInteger, &RawEvent::visitor_id, &Event::visitor_id, nullptr, "visitor_id", "visitorid"},
+     JsonKind::kStringOrInteger, &RawEvent::visitor_id, &Event::visitor_id, nullptr, "visitor_id", "visitorid",
+     FieldRule::kRequired},
     {{"event_type", ArrowKind::kDictionary, false, ParquetEncoding::kDictionary, "three values"},
-     JsonKind::kString, &RawEvent::event_type, nullptr, nullptr, "event_type", "event"},
+     JsonKind::kString, &RawEvent::event_type, nullptr, nullptr, "event_type", "event", FieldRule::kEventType},
     {{"item_id", ArrowKind::kUtf8, false, ParquetEncoding::kPlain,
       "heavy-tailed, yet most values are rare within a file: on the demo data 9.4 MB plain, 11.4-11.6 MB as a "
       "dictionary"},
-     JsonKind::kStringOrInteger, &RawEvent::item_id, &Event::item_id, nullptr, "item_id", "itemid"},
+     JsonKind::kStringOrInteger, &RawEvent::item_id, &Event::item_id, nullptr, "item_id", "itemid",
+     FieldRule::kRequired},
     {{"transaction_id", ArrowKind::kUtf8, true, ParquetEncoding::kPlain,
       "unique per transaction and null elsewhere: a dictionary would only add bytes"},
      JsonKind::kStringOrInteger, &RawEvent::transaction_id, &Event::transaction_id, nullptr, "transaction_id",
-     "transactionid"},
+     "transactionid", FieldRule::kOnTransactions},
     {{"device", ArrowKind::kDictionary, true, ParquetEncoding::kDictionary, "a handful of values"},
-     JsonKind::kString, &RawEvent::device, &Event::device, nullptr, "device", ""},
+     JsonKind::kString, &RawEvent::device, &Event::device, nullptr, "device", "", FieldRule::kOptionalLowered},
     {{"browser", ArrowKind::kDictionary, true, ParquetEncoding::kDictionary, "a handful of values"},
-     JsonKind::kString, &RawEvent::browser, &Event::browser, nullptr, "browser", ""},
+     JsonKind::kString, &RawEvent::browser, &Event::browser, nullptr, "browser", "", FieldRule::kOptional},
     {{"os", ArrowKind::kDictionary, true, ParquetEncoding::kDictionary, "a handful of values"},
-     JsonKind::kString, &RawEvent::os, &Event::os, nullptr, "os", ""},
+     JsonKind::kString, &RawEvent::os, &Event::os, nullptr, "os", "", FieldRule::kOptional},
 }};
 
 inline constexpr size_t kEventFieldCount = kEventFields.size();

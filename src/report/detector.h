@@ -59,8 +59,8 @@ struct Finding {
 // for the caller. Without a drop candidate (too few days) z stays 0 and nothing is flagged.
 Finding DetectDrop(const RateSeries& series, const DetectorOptions& options);
 
-// Runs the detector on every segment of the table and returns all findings, flagged first, then
-// by estimated lost purchases.
+// Runs the detector on every segment of the table and returns all findings: the flagged ones
+// first, by estimated lost purchases, then the rest by z, strongest first.
 std::vector<Finding> DetectDrops(const FunnelTable& table, const DetectorOptions& options);
 
 }  // namespace clickstream::report

@@ -4,7 +4,6 @@
 
 #include <arrow/compute/initialize.h>
 #include <arrow/dataset/api.h>
-#include <arrow/filesystem/localfs.h>
 #include <arrow/io/interfaces.h>
 #include <arrow/util/thread_pool.h>
 
@@ -105,32 +104,18 @@ arrow::Result<std::shared_ptr<ds::Dataset>> OpenDataset(const std::shared_ptr<fs
   return *dataset;
 }
 
-std::string AbsolutePath(const std::string& path) {
-  std::error_code error;
-  auto absolute = std::filesystem::absolute(path, error);
-  return error ? path : absolute.lexically_normal().string();
-}
-
 }  // namespace
 
 arrow::Result<FunnelTable> ReadFunnel(const std::string& input_dir, const std::vector<Dimension>& dimensions) {
   // Arrow 22 keeps its compute kernels in a separate library; the scanner needs them registered.
   ARROW_RETURN_NOT_OK(arrow::compute::Initialize());
-  std::shared_ptr<fs::FileSystem> filesystem;
-  std::string root;
-  if (sink::IsLocalPath(input_dir)) {
-    filesystem = std::make_shared<fs::LocalFileSystem>();
-    root = AbsolutePath(input_dir);
-    while (root.size() > 1 && root.back() == '/') root.pop_back();
-  } else {
-    // s3://… : the same store the consumer lands into, read through its Arrow file system.
-    ARROW_ASSIGN_OR_RAISE(auto store, sink::OpenDatasetStore(input_dir));
-    filesystem = store->filesystem();
-    root = store->root();
-  }
+  // The same store the consumer lands into (a directory or s3://…), read through its Arrow file
+  // system; a missing directory is left for ListLandedFiles to report, not created.
+  ARROW_ASSIGN_OR_RAISE(auto store, sink::OpenDatasetStore(input_dir, sink::MissingDirectory::kLeave));
+  const std::string root = store->root();
   FunnelAggregator aggregator(dimensions);
   const std::vector<std::string> columns = aggregator.RequiredColumns();
-  ARROW_ASSIGN_OR_RAISE(auto dataset, OpenDataset(filesystem, root, columns));
+  ARROW_ASSIGN_OR_RAISE(auto dataset, OpenDataset(store->filesystem(), root, columns));
 
   ARROW_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
   ARROW_RETURN_NOT_OK(builder->Project(columns));

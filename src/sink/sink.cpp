@@ -8,9 +8,16 @@ namespace clickstream::sink {
 
 namespace {
 
-// Fencing travels as a Cancelled status with this prefix: Arrow's status codes are fixed, and a
-// fenced landing is the one Cancelled a sink returns.
-constexpr std::string_view kFencedPrefix = "fenced: ";
+constexpr char kFencedDetailType[] = "clickstream::sink::Fenced";
+
+// Marks a status as fenced. Arrow's status codes are fixed, so the fact travels as a detail: it
+// survives Status::WithMessage (the PostgreSQL sink scrubs its messages so), while the message
+// stays free for people.
+class FencedDetail : public arrow::StatusDetail {
+ public:
+  const char* type_id() const override { return kFencedDetailType; }
+  std::string ToString() const override { return "fenced"; }
+};
 
 }  // namespace
 
@@ -35,11 +42,12 @@ std::string FormatWriteTime(std::chrono::system_clock::time_point when) {
 }
 
 arrow::Status FencedError(const std::string& message) {
-  return arrow::Status::Cancelled(std::string(kFencedPrefix), message);
+  return arrow::Status(arrow::StatusCode::Cancelled, message, std::make_shared<FencedDetail>());
 }
 
 bool IsFenced(const arrow::Status& status) {
-  return status.IsCancelled() && std::string_view(status.message()).starts_with(kFencedPrefix);
+  const auto& detail = status.detail();
+  return detail != nullptr && std::string_view(detail->type_id()) == kFencedDetailType;
 }
 
 }  // namespace clickstream::sink

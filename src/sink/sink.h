@@ -77,6 +77,9 @@ class Sink {
 std::string FormatWriteTime(std::chrono::system_clock::time_point when);
 
 // Fencing: the destination says another member took over a partition since this one recovered it.
+// A Cancelled status that carries a detail saying so (its ToString() ends "Detail: fenced"). IsFenced()
+// reads the detail only: a message reworded with Status::WithMessage stays fenced, and no other
+// status, whatever its words, is taken for one.
 arrow::Status FencedError(const std::string& message);
 bool IsFenced(const arrow::Status& status);
 

@@ -129,6 +129,53 @@ TEST(BuildEvent, NamesTheReasonForEachKindOfBadEvent) {
   }
 }
 
+// Every text field of the table lands in its Event member, trimmed; device lower-cased.
+TEST(BuildEvent, StoresEveryFieldOfTheTable) {
+  RawEvent raw = GoodRaw();
+  raw.event_type = " Transaction ";
+  raw.source_line = " 12\t";
+  raw.timestamp = " 2015-06-01 12:00:00 ";
+  std::vector<std::string> padded;
+  padded.reserve(kEventFieldCount);
+  for (const EventFieldSpec& spec : kEventFields) {
+    if (spec.text == nullptr) continue;
+    padded.push_back(" \t" + std::string(spec.column.name) + "-Value\r\n");
+    raw.*spec.raw = padded.back();
+  }
+  Event event;
+  const arrow::Status built = BuildEvent(raw, &event);
+  ASSERT_TRUE(built.ok()) << built.ToString();
+  for (const EventFieldSpec& spec : kEventFields) {
+    if (spec.text == nullptr) continue;
+    const std::string value = std::string(spec.column.name) + "-Value";
+    EXPECT_EQ(event.*spec.text, spec.rule == FieldRule::kOptionalLowered ? std::string(spec.column.name) + "-value"
+                                                                         : value);
+  }
+  EXPECT_EQ(event.event_type, EventType::kTransaction);
+  EXPECT_EQ(event.source_line, 12);
+  EXPECT_EQ(event.timestamp, *ParseTimestamp("2015-06-01 12:00:00"));
+}
+
+// A row with several faults is named for the first of them in the table's order.
+TEST(BuildEvent, NamesTheFirstFaultInTableOrder) {
+  const std::vector<std::pair<std::vector<std::pair<std::string_view RawEvent::*, std::string_view>>, std::string>>
+      cases = {
+          {{{&RawEvent::timestamp, "yesterday"}, {&RawEvent::browser, "\xff"}}, "unparsable timestamp"},
+          {{{&RawEvent::os, "\xff"}, {&RawEvent::item_id, ""}}, "missing item_id"},
+          {{{&RawEvent::event_type, "click"}, {&RawEvent::visitor_id, ""}}, "missing visitor_id"},
+          {{{&RawEvent::timestamp, ""}, {&RawEvent::source_line, "0"}}, "source_line '0' is not a line number"},
+          {{{&RawEvent::device, "\xff"}, {&RawEvent::transaction_id, "9"}}, "transaction_id '9' on a view event"},
+      };
+  for (const auto& [spoils, reason] : cases) {
+    RawEvent raw = GoodRaw();
+    for (const auto& [field, text] : spoils) raw.*field = text;
+    Event event;
+    const arrow::Status status = BuildEvent(raw, &event);
+    ASSERT_FALSE(status.ok()) << reason;
+    EXPECT_EQ(status.message().find(reason), 0u) << reason << ": " << status.message();
+  }
+}
+
 std::string EscapedJsonString(const std::string& text) {
   std::string quoted = "\"";
   for (const char c : text) {

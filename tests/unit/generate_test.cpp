@@ -281,9 +281,18 @@ TEST_F(GenerateMidSized, StreamsInSmallBatches) {
   ClickstreamGenerator generator(*options_);
   std::vector<GeneratedEvent> batch;
   size_t largest = 0;
-  while (generator.NextBatch(&batch)) largest = std::max(largest, batch.size());
-  // One hour at a time: the busiest hour is a tiny part of the run.
+  int64_t rows = 0;
+  int64_t batches = 0;
+  while (generator.NextBatch(&batch)) {
+    largest = std::max(largest, batch.size());
+    rows += static_cast<int64_t>(batch.size());
+    ++batches;
+  }
+  // Every event, in many batches: one hour at a time, and the busiest hour is a tiny part of the run.
+  EXPECT_EQ(rows, kEvents);
+  EXPECT_GT(largest, 0u);
   EXPECT_LT(largest, static_cast<size_t>(kEvents / 200));
+  EXPECT_GT(batches, 200);
 }
 
 struct Funnel {

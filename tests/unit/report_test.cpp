@@ -95,6 +95,55 @@ TEST(ReportDetector, TooFewDaysGiveNoCandidate) {
   EXPECT_EQ(finding.z, 0);
 }
 
+// A table of segments with the given series, the site being their sum.
+FunnelTable TableOf(const std::vector<RateSeries>& segments) {
+  FunnelTable table;
+  table.day_count = static_cast<int64_t>(segments.front().carts.size());
+  table.site_daily.resize(table.day_count);
+  for (size_t s = 0; s < segments.size(); ++s) {
+    table.segment_names.push_back("segment " + std::to_string(s));
+    table.daily.emplace_back(table.day_count);
+    for (int64_t day = 0; day < table.day_count; ++day) {
+      FunnelCounts& counts = table.daily[s][day];
+      counts.carts = segments[s].carts[day];
+      counts.transactions = segments[s].purchases[day];
+      table.site_daily[day] += counts;
+    }
+  }
+  return table;
+}
+
+// The segments are chosen so that each key matters: the flagged 600-cart drop loses the most
+// purchases at a lower z than the 30-cart collapse (z 24 and 27), and the unflagged 3000-cart dip
+// loses more than the 400-cart one at a lower z (5.3 and 9.3), so sorting either group by the
+// other's key fails.
+TEST(ReportDetector, FindingsSortFlaggedByLostPurchasesThenTheRestByZ) {
+  const auto steady = [](int) { return 0.3; };
+  const std::vector<RateSeries> segments = {
+      Simulate(139, 5000, 0, steady, steady, 1),  // most of the site: the pace the others are held to
+      Simulate(139, 40, 0, steady, steady, 2),
+      Simulate(139, 600, 0, [](int day) { return day < 120 ? 0.3 : 0.15; }, steady, 3),
+      Simulate(139, 2000, 0, [](int day) { return day < 70 ? 0.3 : 0.255; }, steady, 4),  // z > 5, too mild
+      Simulate(139, 30, 0, [](int day) { return day < 50 ? 0.3 : 0.0; }, steady, 5),
+      Simulate(139, 60, 0, [](int day) { return day < 100 ? 0.3 : 0.03; }, steady, 6),
+      Simulate(139, 400, 0, [](int day) { return day < 110 ? 0.3 : 0.225; }, steady, 7),  // milder still
+      Simulate(139, 3000, 0, [](int day) { return day < 70 ? 0.3 : 0.27; }, steady, 8),  // many lost, lower z
+  };
+  const std::vector<Finding> findings = DetectDrops(TableOf(segments), DetectorOptions{});
+  ASSERT_EQ(findings.size(), segments.size());
+  size_t flagged = 0;
+  while (flagged < findings.size() && findings[flagged].flagged) ++flagged;
+  ASSERT_EQ(flagged, 3u) << "the three drops, and nothing else, are flagged";
+  for (size_t i = 1; i < findings.size(); ++i) {
+    EXPECT_EQ(findings[i].flagged, i < flagged) << "flagged findings come first";
+    if (i < flagged) {
+      EXPECT_GE(findings[i - 1].lost_purchases, findings[i].lost_purchases) << i;
+    } else if (i > flagged) {
+      EXPECT_GE(findings[i - 1].z, findings[i].z) << i;
+    }
+  }
+}
+
 TEST(ReportSegmentBy, ParsesSubsetsAndRejectsUnknownNames) {
   ASSERT_OK_AND_ASSIGN(auto all, ParseSegmentBy("device,browser,os"));
   EXPECT_EQ(all, (std::vector<Dimension>{Dimension::kDevice, Dimension::kBrowser, Dimension::kOs}));
@@ -239,6 +288,24 @@ TEST_F(ReportDatasetTest, ReadsTheFlatLayout) {
   WriteParquet(root_ / "part-0.parquet", LandedBatch(SampleEvents(), DateColumn::kInFile));
   ASSERT_OK_AND_ASSIGN(auto table, ReadFunnel(root_.string(), *ParseSegmentBy("device,browser,os")));
   ExpectSampleFunnel(table);
+}
+
+// A path, the same path with a trailing '/' and a file:// URI all go through the dataset store the
+// consumer lands into; reading never creates the directory a mistyped path names.
+TEST_F(ReportDatasetTest, ReadsEveryFormOfALocalLocationThroughTheStoreAndCreatesNothing) {
+  WriteParquet(root_ / "part-0.parquet", LandedBatch(SampleEvents(), DateColumn::kInFile));
+  for (const std::string& input : {root_.string(), root_.string() + "/", "file://" + root_.string()}) {
+    ASSERT_OK_AND_ASSIGN(auto table, ReadFunnel(input, *ParseSegmentBy("device,browser,os")));
+    ExpectSampleFunnel(table);
+  }
+  const std::filesystem::path nope = root_ / "nope";
+  for (const std::string& input : {nope.string(), "file://" + nope.string()}) {
+    auto missing = ReadFunnel(input, *ParseSegmentBy("device,browser,os"));
+    ASSERT_FALSE(missing.ok()) << input;
+    EXPECT_TRUE(missing.status().IsInvalid()) << missing.status().ToString();
+    EXPECT_EQ(missing.status().message(), "input directory " + nope.string() + " does not exist");
+    EXPECT_FALSE(std::filesystem::exists(nope)) << input;
+  }
 }
 
 TEST_F(ReportDatasetTest, ExplainsMissingEmptyAndForeignInput) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -18,7 +19,9 @@
 #include "sink/parquet/dataset_store.h"
 #include "sink/parquet/landed_files.h"
 #include "sink/parquet/parquet_dataset.h"
+#include "sink/parquet/posix_file.h"
 #include "sink/parquet/s3_store.h"
+#include "sink/sink.h"
 #include "result_assertions.h"
 #include "temp_dir.h"
 
@@ -69,6 +72,22 @@ LandedFileName Name(int32_t partition, int64_t first, int64_t last, int part, in
   name.part = part;
   name.parts = parts;
   return name;
+}
+
+// The consumer rewinds on a fenced round and retries any other failure: the status's detail, not
+// its words, tells the two apart, and a reworded message (the PostgreSQL sink scrubs its
+// messages with WithMessage) stays fenced.
+TEST(Fencing, IsCarriedByTheStatusDetailNotByTheMessage) {
+  const arrow::Status fenced = FencedError("partition 3 of events moved on");
+  EXPECT_TRUE(IsFenced(fenced)) << fenced.ToString();
+  EXPECT_TRUE(fenced.IsCancelled());
+  EXPECT_NE(fenced.message().find("partition 3 of events moved on"), std::string::npos) << fenced.message();
+  EXPECT_TRUE(IsFenced(fenced.WithMessage("partition 3 of events moved on (scrubbed)")));
+
+  EXPECT_FALSE(IsFenced(arrow::Status::Cancelled(fenced.message())));
+  EXPECT_FALSE(IsFenced(arrow::Status::Cancelled("fenced: ", fenced.message())));
+  EXPECT_FALSE(IsFenced(arrow::Status::IOError(fenced.message())));
+  EXPECT_FALSE(IsFenced(arrow::Status::OK()));
 }
 
 TEST(LandedFileName, FormatsAndParsesBothKinds) {
@@ -376,9 +395,46 @@ TEST(ParquetDatasetWriter, FailsWhenAFileIsInTheWay) {
   PartitionBatchData batch;
   batch.rows_by_day = {{16588, MakeRows(DateColumn::kInPath, {R"({"timestamp":"2015-06-01 10:00:00","visitor_id":"1",)"
                                                               R"("event_type":"view","item_id":"9"})"})}};
-  EXPECT_FALSE(writer.Write(batch, "20260101_120000_000").ok());
+  auto written = writer.Write(batch, "20260101_120000_000");
+  ASSERT_FALSE(written.ok());
+  EXPECT_TRUE(written.status().IsIOError()) << written.status().ToString();
+  const std::string message = written.status().message();
+  EXPECT_NE(message.find((dir.path() / "event_date=2015-06-02").string() + ": a file of that name is in the way"),
+            std::string::npos)
+      << message;
+  EXPECT_TRUE(fs::is_regular_file(dir.path() / "event_date=2015-06-02"));
 }
 
+
+TEST(PosixFile, SyncsFilesAndDirectoriesAndNamesThePathWhenItCannot) {
+  TempDir dir;
+  const std::string file = (dir.path() / "a.parquet").string();
+  Touch(file);
+  EXPECT_TRUE(SyncFile(file).ok());
+  EXPECT_TRUE(SyncDirectory(dir.path().string()).ok());
+  const std::string missing = (dir.path() / "missing").string();
+  EXPECT_EQ(SyncFile(missing).ToString(), "IOError: cannot open " + missing + ": No such file or directory");
+  EXPECT_EQ(SyncDirectory(file).ToString(), "IOError: cannot open directory " + file + ": Not a directory");
+}
+
+TEST(PosixFile, AFileDescriptorIsClosedByItsOwner) {
+  TempDir dir;
+  const std::string file = (dir.path() / "a.parquet").string();
+  Touch(file);
+  int raw = -1;
+  {
+    FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    raw = fd.get();
+  }
+  EXPECT_EQ(::fcntl(raw, F_GETFD), -1) << "still open after its owner went";
+  FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  raw = fd.get();
+  EXPECT_EQ(fd.Close(), 0);
+  EXPECT_FALSE(fd.valid());
+  EXPECT_EQ(::fcntl(raw, F_GETFD), -1);
+}
 
 // A destination that cannot be used is refused up front, naming it: nothing is created locally.
 TEST(OpenDatasetStore, RefusesWhatItCannotLandInto) {

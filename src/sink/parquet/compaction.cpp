@@ -27,6 +27,7 @@
 #include "sink/parquet/directory_lock.h"
 #include "sink/parquet/landed_files.h"
 #include "sink/parquet/parquet_dataset.h"
+#include "sink/parquet/posix_file.h"
 #include "sink/sink.h"
 
 namespace clickstream::sink {
@@ -47,24 +48,12 @@ constexpr char kCompactLockName[] = "compact";
 // 15, 7 s more). Readers decompress every level at the same speed.
 constexpr int kCompactedZstdLevel = 12;
 
-arrow::Status ErrnoStatus(std::string_view action, const std::string& path) {
-  return arrow::Status::IOError("cannot ", action, " ", path, ": ", std::strerror(errno));
-}
-
-arrow::Status SyncPath(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open", path);
-  const int synced = ::fsync(fd);
-  ::close(fd);
-  if (synced != 0) return ErrnoStatus("sync", path);
+// Removes a directory and everything in it; one already gone is not an error.
+arrow::Status RemoveTree(const std::string& path) {
+  std::error_code error;
+  fs::remove_all(path, error);
+  if (error) return arrow::Status::IOError("cannot remove ", path, ": ", error.message());
   return arrow::Status::OK();
-}
-
-arrow::Status SyncDirectory(const std::string& path) { return SyncPath(path, O_RDONLY | O_DIRECTORY); }
-
-std::string_view BaseName(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
 std::string DirectoryOf(std::string_view path) {
@@ -337,7 +326,7 @@ arrow::Status WriteCompactedFile(const std::string& root, const OutputFile& outp
   ARROW_RETURN_NOT_OK(row_group.Flush());
   ARROW_RETURN_NOT_OK(writer->Close());
   ARROW_RETURN_NOT_OK(sink->Close());
-  return SyncPath(path, O_RDONLY);
+  return SyncFile(path);
 }
 
 // Beside the root, not in it: DuckDB's `**` glob descends into hidden directories, so staged files
@@ -368,9 +357,10 @@ class Compactor {
     struct stat staging_info {};
     if (::stat(root_.c_str(), &root_info) != 0 || ::stat(staging_root_.c_str(), &staging_info) != 0 ||
         root_info.st_dev != staging_info.st_dev) {
-      Finish();
+      const arrow::Status cleaned = Finish();
       return arrow::Status::Invalid(root_, " is a mount point: compact swaps directories with one rename, which "
-                                           "needs its staging area beside the dataset on the same file system");
+                                           "needs its staging area beside the dataset on the same file system",
+                                    cleaned.ok() ? "" : " (and " + cleaned.message() + ")");
     }
     return arrow::Status::OK();
   }
@@ -381,8 +371,7 @@ class Compactor {
     const bool flat = day.directory.empty();
     const std::string staged = staging_root_ + "/" + (flat ? std::string(kRootLockName) : day.directory);
     const std::string live = flat ? root_ : root_ + "/" + day.directory;
-    std::error_code error;
-    fs::remove_all(staged, error);
+    ARROW_RETURN_NOT_OK(RemoveTree(staged));
     if (::mkdir(staged.c_str(), 0755) != 0) return ErrnoStatus("create", staged);
     for (const OutputFile& output : day.outputs) {
       ARROW_RETURN_NOT_OK(WriteCompactedFile(root_, output, staged + "/" + FormatLandedFileName(output.name)));
@@ -393,7 +382,7 @@ class Compactor {
                                                               DirectoryLock::Mode::kExclusive));
       ARROW_ASSIGN_OR_RAISE(const bool unchanged, LinkTheRest(day, live, staged));
       if (!unchanged) {
-        fs::remove_all(staged, error);
+        ARROW_RETURN_NOT_OK(RemoveTree(staged));
         return false;
       }
       ARROW_RETURN_NOT_OK(SyncDirectory(staged));
@@ -406,16 +395,18 @@ class Compactor {
       ARROW_RETURN_NOT_OK(SyncDirectory(staging_root_));
     }
     // The staged name now holds the old directory; readers that still have its files open keep them.
-    fs::remove_all(staged, error);
-    if (error) return arrow::Status::IOError("cannot remove ", staged, ": ", error.message());
+    ARROW_RETURN_NOT_OK(RemoveTree(staged));
     CrashPoint("compact-after-cleanup");
     return true;
   }
 
-  void Finish() {
+  // Removes the (empty) staging directory and releases the compactor lock.
+  arrow::Status Finish() {
     std::error_code error;
     fs::remove(staging_root_, error);
     lock_.reset();
+    if (error) return arrow::Status::IOError("cannot remove ", staging_root_, ": ", error.message());
+    return arrow::Status::OK();
   }
 
  private:
@@ -489,7 +480,7 @@ arrow::Result<CompactionSummary> CompactDataset(const std::string& location, con
                                              day.directory.empty() ? "the root" : day.directory});
     }
   }
-  compactor.Finish();
+  ARROW_RETURN_NOT_OK(compactor.Finish());
   ARROW_ASSIGN_OR_RAISE(const std::vector<StoredFile> after, store->List());
   for (const StoredFile& file : after) {
     const auto name = ParseLandedFileName(BaseName(file.path));

@@ -20,11 +20,12 @@ bool IsLocalPath(const std::string& location) {
   return SchemeOf(location).empty() && !location.starts_with("s3:");
 }
 
-arrow::Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const std::string& location) {
+arrow::Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const std::string& location,
+                                                              MissingDirectory missing) {
   const std::string scheme = SchemeOf(location);
-  if (IsLocalPath(location)) return OpenLocalDatasetStore(location);
+  if (IsLocalPath(location)) return OpenLocalDatasetStore(location, missing);
   if (scheme.empty()) return arrow::Status::Invalid(location, ": did you mean s3://bucket/prefix?");
-  if (scheme == "file") return OpenLocalDatasetStore(location.substr(std::string("file://").size()));
+  if (scheme == "file") return OpenLocalDatasetStore(location.substr(std::string("file://").size()), missing);
   if (scheme == "s3") return OpenS3DatasetStore(location);
   // Arrow also has GCS and Azure file systems, but landing there is untested: refuse rather than
   // promise the exactly-once invariant on a store nobody ran the crash tests against.

@@ -61,13 +61,19 @@ class DatasetStore {
   virtual std::string root() const = 0;
 };
 
-// A local directory (created when missing) for a plain path.
-arrow::Result<std::unique_ptr<DatasetStore>> OpenLocalDatasetStore(const std::string& directory);
+// What opening a local directory that does not exist does: create it (a sink about to land
+// there), or leave it missing (a reader, which then says so in its own words).
+enum class MissingDirectory { kCreate, kLeave };
 
-// Opens the store a location names: a plain path is a local directory; s3://bucket/prefix an
-// object store. An unknown scheme, or a store that cannot be reached, is an Invalid status whose
-// message names the location and the cause.
-arrow::Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const std::string& location);
+// A local directory for a plain path.
+arrow::Result<std::unique_ptr<DatasetStore>> OpenLocalDatasetStore(
+    const std::string& directory, MissingDirectory missing = MissingDirectory::kCreate);
+
+// Opens the store a location names: a plain path (or file://path) is a local directory;
+// s3://bucket/prefix an object store. An unknown scheme, or a store that cannot be reached, is an
+// Invalid status whose message names the location and the cause.
+arrow::Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const std::string& location,
+                                                              MissingDirectory missing = MissingDirectory::kCreate);
 
 // The scheme of a location ("s3", "postgresql", …), empty for a plain path.
 std::string SchemeOf(const std::string& location);

@@ -38,6 +38,4 @@ arrow::Result<std::unique_ptr<DirectoryLock>> DirectoryLock::Acquire(const std::
   }
 }
 
-DirectoryLock::~DirectoryLock() { ::close(fd_); }
-
 }  // namespace clickstream::sink

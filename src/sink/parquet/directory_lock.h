@@ -10,6 +10,8 @@
 
 #include <arrow/result.h>
 
+#include "sink/parquet/posix_file.h"
+
 namespace clickstream::sink {
 
 class DirectoryLock {
@@ -21,13 +23,10 @@ class DirectoryLock {
   // nullptr when someone else holds it.
   static arrow::Result<std::unique_ptr<DirectoryLock>> Acquire(const std::string& root, const std::string& name,
                                                                 Mode mode, bool wait = true);
-  ~DirectoryLock();
-  DirectoryLock(const DirectoryLock&) = delete;
-  DirectoryLock& operator=(const DirectoryLock&) = delete;
 
  private:
   explicit DirectoryLock(int fd) : fd_(fd) {}
-  int fd_;
+  FileDescriptor fd_;  // closing it releases the lock
 };
 
 // The hidden directory of the lock files: no reader's glob of *.parquet matches anything in it.

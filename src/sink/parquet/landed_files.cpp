@@ -116,6 +116,11 @@ std::string EventDateDirectory(int32_t days_since_epoch) {
 
 bool IsEventDateDirectory(std::string_view name) { return name.starts_with(kDateDirectoryPrefix); }
 
+std::string_view BaseName(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
 namespace {
 
 struct FoundFile {
@@ -123,11 +128,6 @@ struct FoundFile {
   LandedFileName name;
   bool temp = false;
 };
-
-std::string_view BaseName(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
 
 arrow::Status Remove(DatasetStore* store, const std::string& path, PartitionRecovery* recovery) {
   ARROW_RETURN_NOT_OK(store->Remove(path));

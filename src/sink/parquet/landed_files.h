@@ -51,6 +51,10 @@ std::optional<std::string_view> FinalNameOfTemp(std::string_view temp_name);
 std::string EventDateDirectory(int32_t days_since_epoch);
 bool IsEventDateDirectory(std::string_view name);
 
+// The file name of a store path: "event_date=2015-06-01/clickstream_….parquet" gives
+// "clickstream_….parquet".
+std::string_view BaseName(std::string_view path);
+
 // One batch of a partition as its files record it, keyed by its offset range. A compacted file is
 // an entry of its own (its range spans many batches).
 struct LandedBatchFiles {

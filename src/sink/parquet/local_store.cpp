@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <set>
 #include <system_error>
@@ -21,6 +20,7 @@
 #include "sink/parquet/dataset_store.h"
 #include "sink/parquet/directory_lock.h"
 #include "sink/parquet/landed_files.h"
+#include "sink/parquet/posix_file.h"
 
 namespace clickstream::sink {
 
@@ -30,36 +30,6 @@ namespace {
 
 // fsync blocks in the file system, not the CPU: more threads than cores is what makes it cheap.
 constexpr size_t kMaxSyncThreads = 8;
-
-// An owned file descriptor.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd = -1) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-  // close() can report a deferred write error (NFS, quota), so it is checked, not left to the destructor.
-  int Close() {
-    const int result = ::close(fd_);
-    fd_ = -1;
-    return result;
-  }
-
- private:
-  int fd_;
-};
-
-arrow::Status ErrnoStatus(std::string_view action, const std::string& path) {
-  return arrow::Status::IOError("cannot ", action, " ", path, ": ", std::strerror(errno));
-}
 
 arrow::Status WriteAll(int fd, const uint8_t* data, int64_t size, const std::string& path) {
   while (size > 0) {
@@ -74,13 +44,6 @@ arrow::Status WriteAll(int fd, const uint8_t* data, int64_t size, const std::str
   return arrow::Status::OK();
 }
 
-arrow::Status SyncDirectory(const std::string& directory) {
-  FileDescriptor fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoStatus("open directory", directory);
-  if (::fsync(fd.get()) != 0) return ErrnoStatus("sync directory", directory);
-  return arrow::Status::OK();
-}
-
 // Creates the directory (and its parents) unless it exists; a new directory's entry in its parent
 // is synced too, or a crash could lose the directory with the files renamed into it.
 arrow::Status EnsureDirectory(const std::string& directory) {
@@ -90,10 +53,14 @@ arrow::Status EnsureDirectory(const std::string& directory) {
   if (path.has_parent_path() && path.parent_path() != path) {
     ARROW_RETURN_NOT_OK(EnsureDirectory(path.parent_path().string()));
   }
-  if (!fs::create_directory(path, error) && error) {
-    return arrow::Status::IOError("cannot create directory ", directory, ": ", error.message());
-  }
-  if (!fs::is_directory(path, error)) {
+  // create_directory() fails with EEXIST on a file of that name, and is quiet when another thread
+  // or process created the directory meanwhile: what is there afterwards decides.
+  const bool created = fs::create_directory(path, error);
+  std::error_code kind_error;
+  if (!created && !fs::is_directory(path, kind_error)) {
+    if (error && error != std::errc::file_exists) {
+      return arrow::Status::IOError("cannot create directory ", directory, ": ", error.message());
+    }
     return arrow::Status::IOError("cannot create directory ", directory, ": a file of that name is in the way");
   }
   const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
@@ -175,7 +142,13 @@ class LocalDatasetStore final : public DatasetStore {
 
   std::string Describe() const override { return root_; }
   std::shared_ptr<arrow::fs::FileSystem> filesystem() const override { return filesystem_; }
-  std::string root() const override { return fs::absolute(root_).lexically_normal().string(); }
+  // Absolute and without a trailing '/', so that readers' paths relative to it come out clean.
+  std::string root() const override {
+    std::error_code error;
+    const fs::path absolute = fs::absolute(root_, error).lexically_normal();
+    if (error) return root_;
+    return (absolute.has_filename() ? absolute : absolute.parent_path()).string();
+  }
 
   arrow::Result<std::vector<StoredFile>> List() override {
     std::vector<StoredFile> files;
@@ -293,8 +266,10 @@ class LocalDatasetStore final : public DatasetStore {
 
 }  // namespace
 
-arrow::Result<std::unique_ptr<DatasetStore>> OpenLocalDatasetStore(const std::string& directory) {
+arrow::Result<std::unique_ptr<DatasetStore>> OpenLocalDatasetStore(const std::string& directory,
+                                                                   MissingDirectory missing) {
   auto store = std::make_unique<LocalDatasetStore>(directory);
+  if (missing == MissingDirectory::kLeave) return store;
   const arrow::Status ready = store->EnsureRoot();
   if (!ready.ok()) return arrow::Status::Invalid("output ", directory, ": ", ready.message());
   return store;
