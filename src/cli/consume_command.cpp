@@ -7,7 +7,6 @@
 #include "common/stop_signal.h"
 #include "consume/landing_consumer.h"
 #include "kafka/config.h"
-#include "kafka/fetch_refill.h"
 
 namespace clickstream::cli {
 
@@ -74,9 +73,6 @@ Command AddConsumeCommand(CLI::App& root) {
     options->date_column = *partition_by == "none" ? DateColumn::kInFile : DateColumn::kInPath;
     options->format = *format == "delta" ? sink::TableFormat::kDelta : sink::TableFormat::kParquetDataset;
     const StopSignal& stop = InstallStopSignalHandlers();
-    // Which path runs depends on the shared library found at run time, not on the build.
-    std::cerr << "consume: librdkafka " << kafka::LibrdkafkaVersion() << ", fetch refill by the "
-              << kafka::FetchRefillPathName(kafka::RunningFetchRefillPath()) << '\n';
     const auto result = consume::RunConsume(*options, stop.requested);
     if (!result.ok()) {
       std::cerr << "clickstream consume: " << result.status().message() << '\n';

@@ -19,6 +19,7 @@
 #include "event/json_codec.h"
 #include "kafka/connection_check.h"
 #include "kafka/consumer.h"
+#include "kafka/fetch_refill.h"
 #include "sink/open_sink.h"
 
 namespace clickstream::consume {
@@ -340,6 +341,10 @@ arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const st
   if (const arrow::Status reachable = kafka::CheckConnection(options.kafka); !reachable.ok()) {
     return arrow::Status::Invalid(reachable.message());
   }
+  // Which refill path runs depends on the shared library found at run time, not on the build. Said
+  // once the destination and the cluster are usable, so a start-up failure stays one line.
+  Log("librdkafka {}, fetch refill by the {}", kafka::LibrdkafkaVersion(),
+      kafka::FetchRefillPathName(kafka::RunningFetchRefillPath()));
   LandingConsumer consumer(options, stop, std::move(sink));
   arrow::Status status = consumer.Open();
   if (status.ok()) status = consumer.Run();

@@ -7,6 +7,7 @@
 #include <arrow/io/interfaces.h>
 #include <arrow/util/thread_pool.h>
 
+#include "sink/delta/table_log.h"
 #include "sink/parquet/dataset_store.h"
 
 namespace clickstream::report {
@@ -50,6 +51,28 @@ arrow::Result<std::vector<fs::FileInfo>> ListLandedFiles(fs::FileSystem& filesys
   return files;
 }
 
+// A Delta table's current snapshot: exactly the files its log references. A glob would also read
+// the files a compaction removed (kept until vacuum) and the orphans of rounds that never
+// committed, counting their rows twice.
+arrow::Result<std::vector<fs::FileInfo>> ListTableFiles(sink::DatasetStore* store) {
+  sink::delta::TableLog log(store);
+  auto snapshot = log.Load();
+  if (!snapshot.ok()) return arrow::Status::Invalid("Delta table ", store->Describe(), ": ", snapshot.status().message());
+  const auto& protocol = snapshot->protocol;
+  if (!protocol || protocol->min_reader_version > 1) {
+    return arrow::Status::Invalid("Delta table ", store->Describe(), " needs reader protocol ",
+                                  protocol ? protocol->min_reader_version : 0, "; this reader reads protocol 1");
+  }
+  std::vector<fs::FileInfo> files;
+  for (const auto& [path, add] : snapshot->files) {
+    fs::FileInfo info(store->root() + "/" + path, fs::FileType::File);
+    info.set_size(add.size);
+    files.push_back(std::move(info));
+  }
+  if (files.empty()) return arrow::Status::Invalid("Delta table ", store->Describe(), " holds no data files");
+  return files;
+}
+
 // Checks one file's own schema, so the message can name the file that lacks a column rather
 // than fail later inside the scan (or silently read nulls).
 arrow::Status CheckFileColumns(ds::Fragment& fragment, const std::vector<std::string>& columns) {
@@ -85,10 +108,17 @@ arrow::Status CheckAllFileColumns(const ds::FragmentVector& fragments, const std
   return first_error;
 }
 
-arrow::Result<std::shared_ptr<ds::Dataset>> OpenDataset(const std::shared_ptr<fs::FileSystem>& filesystem,
-                                                        const std::string& root,
+arrow::Result<std::shared_ptr<ds::Dataset>> OpenDataset(sink::DatasetStore* store,
                                                         const std::vector<std::string>& columns) {
-  ARROW_ASSIGN_OR_RAISE(std::vector<fs::FileInfo> files, ListLandedFiles(*filesystem, root));
+  const std::shared_ptr<fs::FileSystem> filesystem = store->filesystem();
+  const std::string root = store->root();
+  ARROW_ASSIGN_OR_RAISE(const fs::FileInfo log, filesystem->GetFileInfo(root + "/" + sink::delta::kLogDirectory));
+  std::vector<fs::FileInfo> files;
+  if (log.type() == fs::FileType::Directory) {
+    ARROW_ASSIGN_OR_RAISE(files, ListTableFiles(store));
+  } else {
+    ARROW_ASSIGN_OR_RAISE(files, ListLandedFiles(*filesystem, root));
+  }
   ds::FileSystemFactoryOptions options;
   options.partitioning = ds::HivePartitioning::MakeFactory();
   options.partition_base_dir = root;
@@ -115,7 +145,7 @@ arrow::Result<FunnelTable> ReadFunnel(const std::string& input_dir, const std::v
   const std::string root = store->root();
   FunnelAggregator aggregator(dimensions);
   const std::vector<std::string> columns = aggregator.RequiredColumns();
-  ARROW_ASSIGN_OR_RAISE(auto dataset, OpenDataset(store->filesystem(), root, columns));
+  ARROW_ASSIGN_OR_RAISE(auto dataset, OpenDataset(store.get(), columns));
 
   ARROW_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
   ARROW_RETURN_NOT_OK(builder->Project(columns));

@@ -1,5 +1,6 @@
-// Reads the consumer's landed Parquet (Hive-style event_date=… directories or a flat layout)
-// through Arrow's dataset API, projecting only the columns the funnel needs.
+// Reads the consumer's landed Parquet (Hive-style event_date=… directories or a flat layout), or
+// the current snapshot of a Delta table `consume --format delta` wrote (a directory with a
+// _delta_log/), through Arrow's dataset API, projecting only the columns the funnel needs.
 #pragma once
 
 #include <string>
