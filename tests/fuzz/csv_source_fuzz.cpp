@@ -11,6 +11,9 @@
 #include <string>
 #include <string_view>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "event/fields.h"
 #include "event/json_codec.h"
 #include "fuzz_support.h"
@@ -24,9 +27,21 @@ using namespace clickstream;
 constexpr size_t kBufferBytes[] = {64, 512, 4096, 1 << 16};
 constexpr int kMaxRows = 10000;
 
-struct MemoryFileCloser {
+struct FileCloser {
   void operator()(std::FILE* file) const { std::fclose(file); }
 };
+
+// The reader read(2)s the stream's descriptor, so the input must be a real file (fmemopen has no
+// descriptor): an anonymous one in memory.
+std::unique_ptr<std::FILE, FileCloser> MemoryFile(const std::string& bytes) {
+  const int fd = memfd_create("csv_source_fuzz", 0);
+  FUZZ_CHECK(fd >= 0);
+  FUZZ_CHECK(::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  FUZZ_CHECK(::lseek(fd, 0, SEEK_SET) == 0);
+  std::FILE* file = ::fdopen(fd, "r");
+  FUZZ_CHECK(file != nullptr);
+  return std::unique_ptr<std::FILE, FileCloser>(file);
+}
 
 std::string Input(uint8_t mode, std::string_view rest) {
   switch (mode & 3) {
@@ -67,10 +82,8 @@ void CheckEvent(const Event& event, const source::SourceRow& row) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  std::string input = Input(data[0], std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
-  if (input.empty()) return 0;  // fmemopen needs a byte
-  std::unique_ptr<std::FILE, MemoryFileCloser> file(fmemopen(input.data(), input.size(), "r"));
-  FUZZ_CHECK(file != nullptr);
+  const std::string input = Input(data[0], std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
+  const auto file = MemoryFile(input);
   auto opened = source::EventSource::FromReader(
       source::CsvReader::FromStream(file.get(), kBufferBytes[(data[0] >> 2) & 3]), "fuzz-source");
   if (!opened.ok()) return 0;  // no known header: a clean refusal
