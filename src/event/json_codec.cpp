@@ -19,14 +19,6 @@ namespace clickstream {
 
 namespace {
 
-// Bytes a JSON string cannot hold as they are: a quote, a backslash, a control character.
-constexpr std::array<bool, 256> kNeedsEscape = [] {
-  std::array<bool, 256> needs{};
-  for (int c = 0; c < 0x20; ++c) needs[c] = true;
-  needs['"'] = needs['\\'] = true;
-  return needs;
-}();
-
 // Most encoded bytes one input byte can take (\u00XX).
 constexpr size_t kMaxEscapedWidth = 6;
 
@@ -477,14 +469,31 @@ class EncoderLayoutReader {
 
 }  // namespace
 
-arrow::Status EventJsonDecoder::Decode(std::string_view payload, Event* out) {
+namespace {
+
+arrow::Status CheckPayload(std::string_view payload) {
   if (payload.empty()) return arrow::Status::Invalid("empty message");
   // One word-at-a-time pass over the whole message is several times cheaper than RapidJSON's
   // per-character encoding validation, which was the consumer's largest single cost.
   if (!IsValidUtf8(payload)) return arrow::Status::Invalid("message is not valid UTF-8 (encoding error)");
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+arrow::Status EventJsonDecoder::Decode(std::string_view payload, Event* out) {
+  ARROW_RETURN_NOT_OK(CheckPayload(payload));
   // Its fields are slices of the message cut at ASCII quotes, so they are valid UTF-8 as it is.
   if (RawEvent raw; EncoderLayoutReader(payload).Read(&raw)) return BuildEvent(raw, out, Utf8Check::kKnownValidUtf8);
+  return ParseAndBuild(payload, out);
+}
 
+arrow::Status EventJsonDecoder::DecodeWithParser(std::string_view payload, Event* out) {
+  ARROW_RETURN_NOT_OK(CheckPayload(payload));
+  return ParseAndBuild(payload, out);
+}
+
+arrow::Status EventJsonDecoder::ParseAndBuild(std::string_view payload, Event* out) {
   buffers_->values.Clear();
   buffers_->stack.Clear();
   PooledDocument document(&buffers_->values, 1024, &buffers_->stack);

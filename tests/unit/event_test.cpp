@@ -299,6 +299,29 @@ TEST(JsonCodec, RoundTripsAnEvent) {
   EXPECT_EQ(decoded.source_line, 17);
 }
 
+// A message from another tool has no identity; encoded again (source_id null, source_line 0), it
+// must decode to the same event, not be rejected as half an identity.
+TEST(JsonCodec, AnEventWithoutIdentityRoundTrips) {
+  EventJsonDecoder decoder;
+  Event event;
+  ASSERT_TRUE(decoder.Decode(R"({"timestamp":"2015-06-01 00:00:00","visitor_id":"1","event_type":"view","item_id":"2"})",
+                             &event)
+                  .ok());
+  std::string json;
+  AppendEventJson(event, &json);
+  Event again;
+  const arrow::Status status = decoder.Decode(json, &again);
+  ASSERT_TRUE(status.ok()) << json << " -> " << status.ToString();
+  EXPECT_EQ(again.source_id, "");
+  EXPECT_EQ(again.source_line, 0);
+  EXPECT_EQ(again.visitor_id, "1");
+  // A real line still needs its source.
+  EXPECT_FALSE(decoder.Decode(R"({"source_line":5,"timestamp":"2015-06-01 00:00:00","visitor_id":"1",)"
+                              R"("event_type":"view","item_id":"2"})",
+                              &again)
+                   .ok());
+}
+
 TEST(JsonCodec, AcceptsIntegerIdentifiersAndIgnoresUnknownFields) {
   EventJsonDecoder decoder;
   Event event;

@@ -116,7 +116,13 @@ TEST(LandedFileName, RejectsOtherNames) {
                            "clickstream_20260101_120000_123_p3_o1000-1499_0of2.parquet",
                            "clickstream_2026010x_120000_123_p3_o1000-1499_1of2.parquet",
                            "clickstream_20260101_120000_123_p3_o1000-1499_1of2.parquetx",
-                           "clickstream_20260101_120000_123_p-3_o1000-1499_1of2.parquet"}) {
+                           "clickstream_20260101_120000_123_p-3_o1000-1499_1of2.parquet",
+                           // Numbers as no run writes them: they would format to another name.
+                           "clickstream_20260101_120000_123_p03_o1000-1499_1of2.parquet",
+                           "clickstream_20260101_120000_123_p-0_o1000-1499_1of2.parquet",
+                           "clickstream_20260101_120000_123_p3_o0999-1499_1of2.parquet",
+                           "clickstream_20260101_120000_123_p3_o1000-1499_01of2.parquet",
+                           "clickstream_20260101_120000_123_p3_o1000-+1499_1of2.parquet"}) {
     EXPECT_FALSE(ParseLandedFileName(text)) << text;
   }
 }

@@ -21,9 +21,13 @@ constexpr std::string_view kTempSuffix = ".tmp";
 constexpr size_t kWriteTimeChars = 19;  // YYYYMMDD_HHMMSS_mmm
 constexpr std::string_view kDateDirectoryPrefix = "event_date=";
 
-// Reads a decimal number at the front of *text and drops it from there.
+// Reads a decimal number at the front of *text and drops it from there: digits only, no leading
+// zero, as std::to_string writes it. from_chars alone also takes "0999" and "-0", names no run
+// writes, which would then parse as a file that formats to another name (found by fuzzing).
 template <typename T>
 bool ConsumeNumber(std::string_view* text, T* out) {
+  if (text->empty() || (*text)[0] < '0' || (*text)[0] > '9') return false;
+  if ((*text)[0] == '0' && text->size() > 1 && (*text)[1] >= '0' && (*text)[1] <= '9') return false;
   const char* end = text->data() + text->size();
   const auto [next, error] = std::from_chars(text->data(), end, *out);
   if (error != std::errc() || next == text->data()) return false;
