@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import threading
 import time
@@ -129,6 +130,36 @@ def kill_consumers_at_random_moments(tmp_path: Path, args: list[str], seed: int,
         consumer.wait_for("assigned")
         time.sleep(rng.uniform(0.3, 2.5))
         consumer.kill()
+
+
+def stall_a_member_past_its_session(tmp_path: Path, args: list[str], progress) -> tuple[ConsumerProcess,
+                                                                                     ConsumerProcess]:
+    """Two members share four partitions. Once the first has landed some, it is SIGSTOPped past the
+    session timeout, until the group gave all four to the other and `progress()` (what the
+    destination says has landed) moved; then SIGCONT. Returns (stalled, other), both running."""
+    stalled = ConsumerProcess(tmp_path, "stalled", args)
+    stalled.wait_for("assigned")
+    other = ConsumerProcess(tmp_path, "other", args)
+    other.wait_for("assigned")
+    deadline = time.time() + 60
+    while "assigned 2 partition" not in stalled.stderr() or "events" not in stalled.stderr():
+        assert time.time() < deadline, stalled.stderr()
+        time.sleep(0.1)
+    os.kill(stalled.process.pid, signal.SIGSTOP)
+    try:
+        # Past the 6 s session timeout the other member is given all four partitions and lands them.
+        deadline = time.time() + 60
+        while "assigned 4 partition" not in other.stderr():
+            assert time.time() < deadline, other.stderr()
+            time.sleep(0.2)
+        before = progress()
+        deadline = time.time() + 60
+        while progress() == before:
+            assert time.time() < deadline, other.stderr()
+            time.sleep(0.2)
+    finally:
+        os.kill(stalled.process.pid, signal.SIGCONT)
+    return stalled, other
 
 
 def consume_args(bootstrap: str, topic: str, output: Path, group: str, *extra: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from deltalake import DeltaTable, QueryBuilder, write_deltalake
 from delta_readers import (assert_log_is_valid, assert_readers_see_exactly, commits, duckdb_with_delta, replay)
 from helpers import BINARY, create_topic, run_clickstream
 from test_consume import (FAST_SESSION, ConsumerProcess, all_ids, kill_consumers_at_random_moments, produce_events,
-                          produce_in_background)
+                          produce_in_background, stall_a_member_past_its_session)
 
 
 def delta_args(bootstrap: str, topic: str, output: Path, group: str, *extra: str) -> list[str]:
@@ -159,27 +158,7 @@ def test_a_stalled_member_is_fenced_and_lands_nothing_twice(broker, topic, tmp_p
     table = tmp_path / "table"
     args = delta_args(broker.bootstrap, topic, table, "g-stall", "--flush-interval-ms", "300",
                       "--exit-when-idle-ms", "8000")
-    stalled = ConsumerProcess(tmp_path, "stalled", args)
-    stalled.wait_for("assigned")
-    other = ConsumerProcess(tmp_path, "other", args)
-    other.wait_for("assigned")
-    deadline = time.time() + 60
-    while "assigned 2 partition" not in stalled.stderr() or "events" not in stalled.stderr():
-        assert time.time() < deadline, stalled.stderr()
-        time.sleep(0.1)
-    os.kill(stalled.process.pid, signal.SIGSTOP)
-    try:
-        deadline = time.time() + 60
-        while "assigned 4 partition" not in other.stderr():
-            assert time.time() < deadline, other.stderr()
-            time.sleep(0.2)
-        versions = len(commits(table))
-        deadline = time.time() + 60
-        while len(commits(table)) == versions:
-            assert time.time() < deadline, other.stderr()
-            time.sleep(0.2)
-    finally:
-        os.kill(stalled.process.pid, signal.SIGCONT)
+    stalled, other = stall_a_member_past_its_session(tmp_path, args, lambda: len(commits(table)))
     producer.join()
     assert other.wait() == 0, other.stderr()
     stalled.wait()

@@ -17,7 +17,7 @@ import pytest
 from helpers import ROOT, LocalServer, create_topic, free_port, run_clickstream
 from test_consume import (FAST_SESSION, POISON, ConsumerProcess, all_ids, committed_offsets, dead_letter_values,
                           kill_consumers_at_random_moments, produce_events, produce_in_background,
-                          send_events_then_only_dead_letters)
+                          send_events_then_only_dead_letters, stall_a_member_past_its_session)
 
 LOCAL_POSTGRES = ROOT / "scripts" / "local-postgres"
 UNIT_TESTS = Path(os.environ.get("CLICKSTREAM_UNIT_TESTS", ROOT / "build" / "unit_tests"))
@@ -227,29 +227,8 @@ def test_a_stalled_member_whose_partitions_moved_commits_nothing_stale(broker, p
     producer = produce_in_background(broker.bootstrap, topic, total, chunk=5_000, pause=0.5)
     args = pg_args(broker.bootstrap, topic, postgres.uri, "g-pg-stall", "--flush-interval-ms", "300",
                    "--exit-when-idle-ms", "8000")
-    stalled = ConsumerProcess(tmp_path, "stalled", args)
-    stalled.wait_for("assigned")
-    other = ConsumerProcess(tmp_path, "other", args)
-    other.wait_for("assigned")
-    # Both members hold partitions and the stalled one has landed some of them.
-    deadline = time.time() + 60
-    while "assigned 2 partition" not in stalled.stderr() or "events" not in stalled.stderr():
-        assert time.time() < deadline, stalled.stderr()
-        time.sleep(0.1)
-    os.kill(stalled.process.pid, signal.SIGSTOP)
-    try:
-        # Past the 6 s session timeout the other member is given all four partitions and lands them.
-        deadline = time.time() + 60
-        while "assigned 4 partition" not in other.stderr():
-            assert time.time() < deadline, other.stderr()
-            time.sleep(0.2)
-        before = progress_of(postgres, "g-pg-stall", topic)
-        deadline = time.time() + 60
-        while progress_of(postgres, "g-pg-stall", topic) == before:
-            assert time.time() < deadline, other.stderr()
-            time.sleep(0.2)
-    finally:
-        os.kill(stalled.process.pid, signal.SIGCONT)
+    stalled, other = stall_a_member_past_its_session(
+        tmp_path, args, lambda: progress_of(postgres, "g-pg-stall", topic))
     producer.join()
     assert other.wait() == 0, other.stderr()
     stalled.wait()

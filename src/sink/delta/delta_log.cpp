@@ -353,6 +353,9 @@ arrow::Result<Commit> ParseCommit(std::string_view text) {
     start = end + 1;
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
     if (line.empty()) continue;
+    // The default precision: RapidJSON 1.1.0's full-precision path passes zero to clz() on input such
+    // as "0e-33" (found by fuzzing). Integers, the only numbers the protocol's actions hold, parse
+    // exactly either way; only commitInfo's free-form doubles may come back a last digit off.
     document.Parse(line.data(), line.size());
     if (document.HasParseError()) {
       return arrow::Status::Invalid("line ", line_number, " is not valid JSON: ",
