@@ -2,8 +2,10 @@
 
 #include "kafka/handle.h"
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <librdkafka/rdkafka.h>
 
@@ -60,11 +62,57 @@ arrow::Result<bool> CreateTopic(rd_kafka_t* handle, const TopicSpec& spec, std::
   return arrow::Status::IOError("creating topic ", name, ": ", reason != nullptr ? reason : rd_kafka_err2str(code));
 }
 
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* topic) const { rd_kafka_topic_destroy(topic); }
+};
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* metadata) const { rd_kafka_metadata_destroy(metadata); }
+};
+
+// Whether one broker's metadata answer shows the topic with all its partitions led.
+bool TopicIsLed(rd_kafka_t* handle, rd_kafka_topic_t* topic, int partitions) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (rd_kafka_metadata(handle, 0, topic, &raw, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> metadata(raw);
+  if (metadata->topic_cnt != 1 || metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  const rd_kafka_metadata_topic_t& found = metadata->topics[0];
+  if (found.partition_cnt != partitions) return false;
+  for (int i = 0; i < found.partition_cnt; ++i) {
+    if (found.partitions[i].leader < 0) return false;
+  }
+  return true;
+}
+
+// A created topic reaches the brokers' metadata caches one broker at a time. A producer that asks
+// a broker which has not heard of it yet sees no partitions and fails every message it already
+// assigned to one ("Unknown partition"), so creation waits until the cluster answers with the
+// topic led, several answers in a row (each may come from another broker).
+arrow::Status WaitUntilVisible(rd_kafka_t* handle, const TopicSpec& spec, std::chrono::milliseconds timeout) {
+  constexpr int kAnswersInARow = 3;
+  const std::string name(spec.name);
+  std::unique_ptr<rd_kafka_topic_t, TopicDeleter> topic(rd_kafka_topic_new(handle, name.c_str(), nullptr));
+  if (!topic) return arrow::Status::IOError("topic ", name, ": ", rd_kafka_err2str(rd_kafka_last_error()));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int in_a_row = 0;
+  while (in_a_row < kAnswersInARow) {
+    in_a_row = TopicIsLed(handle, topic.get(), spec.partitions) ? in_a_row + 1 : 0;
+    if (in_a_row == kAnswersInARow) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return arrow::Status::IOError("created topic ", name, ", but the cluster's metadata did not show its ",
+                                    spec.partitions, " partitions with leaders within ", timeout.count(), " ms");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 arrow::Result<bool> EnsureTopic(ConfPtr conf, const TopicSpec& spec, std::chrono::milliseconds timeout) {
   ARROW_ASSIGN_OR_RAISE(HandlePtr handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "admin client"));
-  return CreateTopic(handle.get(), spec, timeout);
+  ARROW_ASSIGN_OR_RAISE(const bool created, CreateTopic(handle.get(), spec, timeout));
+  if (created) ARROW_RETURN_NOT_OK(WaitUntilVisible(handle.get(), spec, timeout));
+  return created;
 }
 
 arrow::Result<bool> EnsureTopic(const KafkaOptions& options, const TopicSpec& spec, std::chrono::milliseconds timeout) {

@@ -17,8 +17,9 @@ struct TopicSpec {
   int replication_factor = -1;  // -1: the broker's default.replication.factor
 };
 
-// Creates the topic unless it exists. Returns true when this call created it, false when it was
-// already there ("already exists" is success). Connection settings come from `options` (-b, -X),
+// Creates the topic unless it exists. Returns true when this call created it (and the cluster's
+// metadata shows all its partitions with leaders), false when it was already there ("already
+// exists" is success). Connection settings come from `options` (-b, -X),
 // so secured clusters work as they do for the producer and consumer.
 arrow::Result<bool> EnsureTopic(const KafkaOptions& options, const TopicSpec& spec,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(30));
