@@ -101,53 +101,42 @@ void AccumulateNumber(ColumnStats* stats, int64_t value) {
   if (value > stats->max_number) stats->max_number = value;
 }
 
+// Folds every valid value of a typed array into the stats with `add`.
+template <typename ArrayType, typename Add>
+void AccumulateValid(const arrow::Array& array, ColumnStats* stats, Add add) {
+  const auto& typed = static_cast<const ArrayType&>(array);
+  for (int64_t i = 0; i < typed.length(); ++i) {
+    if (typed.IsValid(i)) add(stats, typed.GetView(i));
+  }
+}
+
 arrow::Status Accumulate(const arrow::Array& array, ColumnStats* stats) {
   stats->nulls += array.null_count();
   switch (array.type_id()) {
-    case arrow::Type::STRING: {
-      const auto& strings = static_cast<const arrow::StringArray&>(array);
-      for (int64_t i = 0; i < strings.length(); ++i) {
-        if (strings.IsValid(i)) AccumulateText(stats, strings.GetView(i));
-      }
+    case arrow::Type::STRING:
+      AccumulateValid<arrow::StringArray>(array, stats, AccumulateText);
       return arrow::Status::OK();
-    }
     case arrow::Type::DICTIONARY: {
       const auto& dictionary_array = static_cast<const arrow::DictionaryArray&>(array);
       const auto& values = static_cast<const arrow::StringArray&>(*dictionary_array.dictionary());
-      const auto& indices = static_cast<const arrow::Int32Array&>(*dictionary_array.indices());
-      for (int64_t i = 0; i < indices.length(); ++i) {
-        if (indices.IsValid(i)) AccumulateText(stats, values.GetView(indices.Value(i)));
-      }
+      AccumulateValid<arrow::Int32Array>(*dictionary_array.indices(), stats,
+                                         [&values](ColumnStats* into, int32_t index) {
+                                           AccumulateText(into, values.GetView(index));
+                                         });
       return arrow::Status::OK();
     }
-    case arrow::Type::INT32: {
-      const auto& numbers = static_cast<const arrow::Int32Array&>(array);
-      for (int64_t i = 0; i < numbers.length(); ++i) {
-        if (numbers.IsValid(i)) AccumulateNumber(stats, numbers.Value(i));
-      }
+    case arrow::Type::INT32:
+      AccumulateValid<arrow::Int32Array>(array, stats, AccumulateNumber);
       return arrow::Status::OK();
-    }
-    case arrow::Type::DATE32: {
-      const auto& days = static_cast<const arrow::Date32Array&>(array);
-      for (int64_t i = 0; i < days.length(); ++i) {
-        if (days.IsValid(i)) AccumulateNumber(stats, days.Value(i));
-      }
+    case arrow::Type::DATE32:
+      AccumulateValid<arrow::Date32Array>(array, stats, AccumulateNumber);
       return arrow::Status::OK();
-    }
-    case arrow::Type::INT64: {
-      const auto& numbers = static_cast<const arrow::Int64Array&>(array);
-      for (int64_t i = 0; i < numbers.length(); ++i) {
-        if (numbers.IsValid(i)) AccumulateNumber(stats, numbers.Value(i));
-      }
+    case arrow::Type::INT64:
+      AccumulateValid<arrow::Int64Array>(array, stats, AccumulateNumber);
       return arrow::Status::OK();
-    }
-    case arrow::Type::TIMESTAMP: {
-      const auto& times = static_cast<const arrow::TimestampArray&>(array);
-      for (int64_t i = 0; i < times.length(); ++i) {
-        if (times.IsValid(i)) AccumulateNumber(stats, times.Value(i));
-      }
+    case arrow::Type::TIMESTAMP:
+      AccumulateValid<arrow::TimestampArray>(array, stats, AccumulateNumber);
       return arrow::Status::OK();
-    }
     default:
       return arrow::Status::NotImplemented("no Delta stats for a column of type ", array.type()->ToString());
   }
