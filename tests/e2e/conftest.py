@@ -199,3 +199,16 @@ def bucket(s3_server) -> str:
     name = f"landing-{uuid.uuid4().hex[:10]}"
     s3_server.create_bucket(name)
     return name
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(tmp_path_factory):
+    """A real Prometheus (scripts/local-prometheus) scraping, every second, what add_target names."""
+    from prometheus_server import PrometheusServer
+
+    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
