@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/kafka_flags.h"
+#include "cli/metrics_flag.h"
 #include "common/stop_signal.h"
 #include "consume/landing_consumer.h"
 #include "kafka/config.h"
@@ -14,6 +15,7 @@ Command AddConsumeCommand(CLI::App& root) {
   auto options = std::make_shared<consume::ConsumeOptions>();
   auto partition_by = std::make_shared<std::string>("event_date");
   auto format = std::make_shared<std::string>("parquet");
+  auto metrics_listen = std::make_shared<std::string>();
   Command command;
   CLI::App* app = root.add_subcommand(
       "consume",
@@ -69,11 +71,20 @@ Command AddConsumeCommand(CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
 
-  command.run = [options, partition_by, format] {
+  AddMetricsListenFlag(app, metrics_listen.get());
+
+  command.run = [options, partition_by, format, metrics_listen] {
     options->date_column = *partition_by == "none" ? DateColumn::kInFile : DateColumn::kInPath;
     options->format = *format == "delta" ? sink::TableFormat::kDelta : sink::TableFormat::kParquetDataset;
+    Monitoring monitoring;
+    if (const arrow::Status served = monitoring.Serve(*metrics_listen, "consume"); !served.ok()) {
+      std::cerr << "clickstream consume: " << served.message() << '\n';
+      return kExitUsage;
+    }
+    // librdkafka's statistics are only worth their JSON when somebody scrapes them.
+    if (monitoring.server) options->kafka_statistics_interval_ms = 1000;
     const StopSignal& stop = InstallStopSignalHandlers();
-    const auto result = consume::RunConsume(*options, stop.requested);
+    const auto result = consume::RunConsume(*options, stop.requested, {&monitoring.registry, &monitoring.readiness});
     if (!result.ok()) {
       std::cerr << "clickstream consume: " << result.status().message() << '\n';
       return result.status().IsInvalid() ? kExitUsage : kExitFailed;

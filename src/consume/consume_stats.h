@@ -13,6 +13,10 @@ struct ConsumeStats {
   int64_t batches = 0;       // batches landed
   int64_t files = 0;         // Parquet files written (markers not counted)
   int64_t bytes = 0;         // Parquet bytes written
+  int64_t rounds = 0;         // landing rounds made durable
+  int64_t write_retries = 0;  // failed landing attempts that were retried
+  int64_t fenced_rounds = 0;  // rounds refused because another member owns a partition now
+  int64_t rebalances = 0;     // assignments received
   int64_t lag = -1;          // messages behind the high watermarks of the assigned partitions; -1: unknown
   int partitions = 0;        // currently assigned
 };

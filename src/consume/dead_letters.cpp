@@ -51,12 +51,13 @@ arrow::Status DeadLetterQueue::EnsureTopicOnce() {
 }
 
 arrow::Status DeadLetterQueue::Send(const kafka::Message& message, std::string_view source_topic,
-                                    std::string_view reason) {
+                                    std::string_view reason, std::string_view reason_code) {
   ARROW_RETURN_NOT_OK(EnsureTopicOnce());
   const std::string partition = std::to_string(message.partition());
   const std::string offset = std::to_string(message.offset());
-  const std::array<kafka::MessageHeader, 4> headers = {{
+  const std::array<kafka::MessageHeader, 5> headers = {{
       {dead_letter_header::kReason, reason},
+      {dead_letter_header::kReasonCode, reason_code},
       {dead_letter_header::kSourceTopic, source_topic},
       {dead_letter_header::kSourcePartition, partition},
       {dead_letter_header::kSourceOffset, offset},

@@ -20,6 +20,9 @@ namespace clickstream::consume {
 // Header names on every dead letter.
 namespace dead_letter_header {
 inline constexpr char kReason[] = "reason";
+// One of a bounded set (oversized, null_value, and DecodeFailureCode's): the label the dead-letter
+// counter of the consumer's metrics is kept by.
+inline constexpr char kReasonCode[] = "reason.code";
 inline constexpr char kSourceTopic[] = "source.topic";
 inline constexpr char kSourcePartition[] = "source.partition";
 inline constexpr char kSourceOffset[] = "source.offset";
@@ -39,7 +42,8 @@ class DeadLetterQueue {
                                                               int partitions);
 
   // Enqueues the message; the topic is created on the first dead letter if it is missing.
-  arrow::Status Send(const kafka::Message& message, std::string_view source_topic, std::string_view reason);
+  arrow::Status Send(const kafka::Message& message, std::string_view source_topic, std::string_view reason,
+                     std::string_view reason_code);
 
   // Waits until every dead letter sent so far is acknowledged by the broker. Offsets past a dead
   // letter may only become durable after this returned OK, or a crash could lose it.

@@ -10,8 +10,10 @@
 
 #include "common/crash_point.h"
 #include "consume/clock.h"
+#include "consume/consume_metrics.h"
 #include "consume/consume_stats.h"
 #include "consume/dead_letters.h"
+#include "consume/ingest_latency.h"
 #include "consume/landing_pipeline.h"
 #include "consume/log.h"
 #include "consume/partition_batch.h"
@@ -33,16 +35,24 @@ constexpr milliseconds kPollTimeout{100};
 constexpr milliseconds kDueCheckInterval{50};
 constexpr milliseconds kDeadLetterFlushTimeout{60'000};
 constexpr int kMetadataTimeoutMs = 10'000;
+// How often the metrics are brought up to date from the consumer's own counts.
+constexpr milliseconds kMetricsInterval{250};
 
 class LandingConsumer final : public kafka::RebalanceListener, public GroupPositions {
  public:
-  LandingConsumer(const ConsumeOptions& options, const std::atomic<bool>& stop, std::unique_ptr<sink::Sink> sink)
+  LandingConsumer(const ConsumeOptions& options, const std::atomic<bool>& stop, std::unique_ptr<sink::Sink> sink,
+                  metrics::Registry* registry, metrics::Readiness* readiness)
       : options_(options),
         stop_(stop),
         sink_(std::move(sink)),
         dlq_topic_(options.dlq_topic.empty() ? options.kafka.topic + ".dlq" : options.dlq_topic),
+        metrics_(registry, options.kafka.topic, SinkLabel(options.output, options.format == sink::TableFormat::kDelta)),
+        latency_(metrics_.latency_bounds()),
+        readiness_(readiness),
         pipeline_(sink_.get(), milliseconds(options.write_retry_ms), stop, [this] { return FlushDeadLetters(); }),
-        assigned_partitions_(sink_.get(), &pipeline_, this, options.date_column, &stats_) {}
+        assigned_partitions_(sink_.get(), &pipeline_, this, options.date_column, &stats_) {
+    assigned_partitions_.set_on_durable([this](const std::vector<DurableBatch>& batches) { ObserveDurable(batches); });
+  }
 
   arrow::Status Open();
   arrow::Status Run();
@@ -63,12 +73,16 @@ class LandingConsumer final : public kafka::RebalanceListener, public GroupPosit
   // `now`: when the poll returned the message.
   arrow::Status Handle(const kafka::Message& message, Clock::time_point now);
   arrow::Status SendDeadLetter(const kafka::Message& message, PartitionState* state, std::string_view reason,
-                               Clock::time_point now);
+                               std::string_view reason_code, Clock::time_point now);
   arrow::Status FlushDeadLetters();
   arrow::Status FlushDue(Clock::time_point now);
   bool IsIdle(Clock::time_point now) const;
   void MaybePrintStats(Clock::time_point now, bool force);
   int64_t Lag();
+  void ObserveDurable(const std::vector<DurableBatch>& batches);
+  void MaybePublishMetrics(Clock::time_point now, bool force);
+  void PublishPartitions();
+  void UpdateReadiness();
 
   const ConsumeOptions& options_;
   const std::atomic<bool>& stop_;
@@ -79,6 +93,11 @@ class LandingConsumer final : public kafka::RebalanceListener, public GroupPosit
   WallClock wall_clock_;
   ClockSampler clock_;
   ConsumeStats stats_;
+  ConsumeMetrics metrics_;
+  IngestLatency latency_;
+  metrics::Readiness* readiness_;  // may be null
+  bool ever_assigned_ = false;
+  Clock::time_point last_metrics_at_ = started_at_;
   Clock::time_point started_at_ = Clock::now();
   Clock::time_point last_activity_ = started_at_;
   // Idleness only counts while the group has given this member an assignment (possibly empty):
@@ -119,6 +138,8 @@ arrow::Status LandingConsumer::Open() {
                                           // on 200k.
                                           {"queued.max.messages.kbytes", "8192"},
                                           {"max.partition.fetch.bytes", "262144"},
+                                          {"statistics.interval.ms",
+                                           std::to_string(options_.kafka_statistics_interval_ms)},
                                       }));
   ARROW_ASSIGN_OR_RAISE(consumer_, kafka::Consumer::Make(std::move(conf), this));
   return consumer_->Subscribe(options_.kafka.topic);
@@ -127,6 +148,8 @@ arrow::Status LandingConsumer::Open() {
 arrow::Status LandingConsumer::OnAssign(std::vector<kafka::AssignedPartition>* partitions) {
   last_activity_ = Clock::now();
   assigned_ = true;
+  ever_assigned_ = true;
+  ++stats_.rebalances;
   std::set<int32_t> ids;
   for (const kafka::AssignedPartition& assigned : *partitions) ids.insert(assigned.partition);
   ARROW_ASSIGN_OR_RAISE(auto starts, assigned_partitions_.Assign(ids));
@@ -152,6 +175,10 @@ void LandingConsumer::OnRevoke(const std::vector<int32_t>& partitions, bool lost
   last_activity_ = Clock::now();
   assigned_ = false;
   const std::set<int32_t> revoked(partitions.begin(), partitions.end());
+  for (int32_t partition : revoked) {
+    metrics_.ForgetPartition(partition);
+    latency_.Forget(partition);
+  }
   if (lost) {
     assigned_partitions_.Lose(revoked);
   } else {
@@ -171,7 +198,8 @@ arrow::Status LandingConsumer::Rewind(const std::map<int32_t, int64_t>& next_off
 }
 
 arrow::Status LandingConsumer::SendDeadLetter(const kafka::Message& message, PartitionState* state,
-                                              std::string_view reason, Clock::time_point now) {
+                                              std::string_view reason, std::string_view reason_code,
+                                              Clock::time_point now) {
   if (!dlq_) {
     // The dead-letter topic gets the source topic's partition count when it must be created.
     ARROW_ASSIGN_OR_RAISE(const int partitions,
@@ -179,9 +207,10 @@ arrow::Status LandingConsumer::SendDeadLetter(const kafka::Message& message, Par
                                                dlq_topic_));
     ARROW_ASSIGN_OR_RAISE(dlq_, DeadLetterQueue::Make(options_.kafka, dlq_topic_, partitions));
   }
-  ARROW_RETURN_NOT_OK(dlq_->Send(message, options_.kafka.topic, reason));
+  ARROW_RETURN_NOT_OK(dlq_->Send(message, options_.kafka.topic, reason, reason_code));
   state->batch.AddDeadLetter(message.offset(), now);
   ++stats_.dead_letters;
+  metrics_.CountDeadLetter(reason_code);
   return arrow::Status::OK();
 }
 
@@ -189,8 +218,9 @@ arrow::Status LandingConsumer::SendDeadLetter(const kafka::Message& message, Par
 arrow::Status LandingConsumer::FlushDeadLetters() {
   if (!assigned_partitions_.failure().ok()) return assigned_partitions_.failure();
   if (!dlq_ || !dlq_->HasUnflushed()) return arrow::Status::OK();
-  ARROW_RETURN_NOT_OK(RetryFor(milliseconds(options_.write_retry_ms), stop_, "dead letters",
-                               [this] { return dlq_->Flush(kDeadLetterFlushTimeout); }));
+  ARROW_RETURN_NOT_OK(RetryFor(
+      milliseconds(options_.write_retry_ms), stop_, "dead letters",
+      [this] { return dlq_->Flush(kDeadLetterFlushTimeout); }, &pipeline_.retry_state()));
   CrashPoint("after-dead-letter-flush");
   return arrow::Status::OK();
 }
@@ -209,6 +239,7 @@ arrow::Status LandingConsumer::Handle(const kafka::Message& message, Clock::time
   if (found == nullptr) return arrow::Status::OK();  // fetched before a revoke
   PartitionState& state = *found;
   if (state.next_offset >= 0 && message.offset() < state.next_offset) return arrow::Status::OK();
+  if (state.first_read < 0) state.first_read = message.offset();
   state.next_offset = message.offset() + 1;
   last_activity_ = now;
   ++stats_.messages;
@@ -217,11 +248,12 @@ arrow::Status LandingConsumer::Handle(const kafka::Message& message, Clock::time
   if (static_cast<int64_t>(payload.size()) > options_.max_message_bytes) {
     ARROW_RETURN_NOT_OK(SendDeadLetter(
         message, &state, fmt::format("oversized: {} bytes, limit {}", payload.size(), options_.max_message_bytes),
-        now));
+        "oversized", now));
   } else if (!message.has_value()) {
-    ARROW_RETURN_NOT_OK(SendDeadLetter(message, &state, "null value", now));
+    ARROW_RETURN_NOT_OK(SendDeadLetter(message, &state, "null value", "null_value", now));
   } else if (const arrow::Status decoded = decoder_.Decode(payload, &event_); !decoded.ok()) {
-    ARROW_RETURN_NOT_OK(SendDeadLetter(message, &state, decoded.message(), now));
+    ARROW_RETURN_NOT_OK(
+        SendDeadLetter(message, &state, decoded.message(), DecodeFailureCode(DecodeFailureOf(decoded)), now));
   } else {
     if (event_.source_id.empty()) {
       // A message from another tool: its Kafka coordinates are unique and stable across re-reads,
@@ -230,6 +262,7 @@ arrow::Status LandingConsumer::Handle(const kafka::Message& message, Clock::time
       event_.source_line = message.offset();
     }
     const LandingInfo info{message.partition(), message.offset(), wall_clock_.Micros(now)};
+    latency_.Read(message.partition(), message.offset(), message.timestamp_ms());
     ARROW_RETURN_NOT_OK(state.batch.Add(event_, info, now));
   }
   if (state.batch.messages() >= options_.batch_size) {
@@ -268,6 +301,57 @@ void LandingConsumer::MaybePrintStats(Clock::time_point now, bool force) {
   events_at_last_stats_ = stats_.events;
 }
 
+void LandingConsumer::ObserveDurable(const std::vector<DurableBatch>& batches) {
+  const int64_t now_ms = wall_clock_.Micros(Clock::now()) / 1000;
+  std::vector<double> bucket_counts;
+  double sum = 0;
+  for (const DurableBatch& batch : batches) latency_.Durable(batch.partition, batch.next_offset, now_ms, &bucket_counts, &sum);
+  if (!bucket_counts.empty()) metrics_.ObserveLatencies(bucket_counts, sum);
+  metrics_.SetLandedNow(static_cast<double>(now_ms) / 1000.0);
+}
+
+// Lag per partition: the high watermark minus what the destination holds. With nothing of the
+// partition in the sink yet, the destination's progress is where this member started reading.
+void LandingConsumer::PublishPartitions() {
+  const std::map<int32_t, int64_t>& durable = assigned_partitions_.durable_next();
+  for (const auto& [partition, state] : assigned_partitions_.partitions()) {
+    const int64_t high = consumer_->HighWatermark(partition);
+    const auto landed = durable.find(partition);
+    const int64_t landed_next = landed != durable.end() ? landed->second : state.first_read;
+    if (high < 0 || landed_next < 0) continue;
+    metrics_.PublishPartition(partition, high, landed_next);
+  }
+  if (std::optional<kafka::ClientStatistics> statistics = consumer_->TakeStatistics()) {
+    metrics_.PublishStatistics(*statistics);
+  }
+}
+
+void LandingConsumer::UpdateReadiness() {
+  if (readiness_ == nullptr) return;
+  if (!assigned_partitions_.failure().ok()) {
+    readiness_->SetNotReady("landing failed: " + assigned_partitions_.failure().message());
+  } else if (!assigned_) {
+    readiness_->SetNotReady(ever_assigned_ ? "rebalancing: waiting for the group's assignment"
+                                           : "waiting for the group's first assignment");
+  } else if (pipeline_.retry_state().failing.load()) {
+    readiness_->SetNotReady("landing into " + sink_->Describe() + " keeps failing; retrying");
+  } else {
+    readiness_->SetReady();
+  }
+}
+
+void LandingConsumer::MaybePublishMetrics(Clock::time_point now, bool force) {
+  if (!force && now - last_metrics_at_ < kMetricsInterval) return;
+  last_metrics_at_ = now;
+  stats_.rounds = pipeline_.rounds_landed();
+  stats_.write_retries = pipeline_.retry_state().retries.load();
+  for (double seconds : pipeline_.TakeRoundSeconds()) metrics_.ObserveRound(seconds);
+  metrics_.SetLandingFailing(pipeline_.retry_state().failing.load());
+  PublishPartitions();
+  metrics_.Publish(stats_);
+  UpdateReadiness();
+}
+
 bool LandingConsumer::IsIdle(Clock::time_point now) const {
   return options_.exit_when_idle_ms > 0 && assigned_ &&
          now - last_activity_ >= milliseconds(options_.exit_when_idle_ms);
@@ -282,6 +366,7 @@ arrow::Status LandingConsumer::Run() {
     if (message) ARROW_RETURN_NOT_OK(Handle(*message, now));
     ARROW_RETURN_NOT_OK(FlushDue(now));
     MaybePrintStats(now, false);
+    MaybePublishMetrics(now, false);
     if (IsIdle(now)) {
       Log("no new message for {} ms: finishing", options_.exit_when_idle_ms);
       break;
@@ -293,6 +378,7 @@ arrow::Status LandingConsumer::Run() {
 arrow::Status LandingConsumer::Shutdown() {
   arrow::Status status = assigned_partitions_.FlushAll();
   stats_.lag = Lag();
+  MaybePublishMetrics(Clock::now(), /*force=*/true);
   if (status.ok()) {
     Commit(assigned_partitions_.durable_next(), /*async=*/false);
   } else {
@@ -331,7 +417,10 @@ ConsumeSummary LandingConsumer::Summary() const {
 
 }  // namespace
 
-arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const std::atomic<bool>& stop) {
+arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const std::atomic<bool>& stop,
+                                         ConsumeObservers observers) {
+  metrics::Registry own_registry;
+  metrics::Registry* registry = observers.registry != nullptr ? observers.registry : &own_registry;
   ARROW_ASSIGN_OR_RAISE(auto sink, sink::OpenSink(sink::SinkOptions{options.output, options.kafka.topic,
                                                                      options.group, options.date_column,
                                                                      options.table, options.format,
@@ -345,7 +434,7 @@ arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const st
   // once the destination and the cluster are usable, so a start-up failure stays one line.
   Log("librdkafka {}, fetch refill by the {}", kafka::LibrdkafkaVersion(),
       kafka::FetchRefillPathName(kafka::RunningFetchRefillPath()));
-  LandingConsumer consumer(options, stop, std::move(sink));
+  LandingConsumer consumer(options, stop, std::move(sink), registry, observers.readiness);
   arrow::Status status = consumer.Open();
   if (status.ok()) status = consumer.Run();
   if (status.ok()) {

@@ -13,6 +13,8 @@
 
 #include "event/landed_schema.h"
 #include "kafka/config.h"
+#include "metrics/readiness.h"
+#include "metrics/registry.h"
 #include "sink/open_sink.h"
 
 namespace clickstream::consume {
@@ -35,6 +37,15 @@ struct ConsumeOptions {
   int64_t max_message_bytes = 1 << 20;
   int64_t write_retry_ms = 30000;  // how long a failing write is retried before giving up
   int64_t stats_interval_ms = 5000;
+  // librdkafka's statistics.interval.ms, for the metrics; 0: none.
+  int64_t kafka_statistics_interval_ms = 0;
+};
+
+// Where consume reports beyond its log lines: its series go into `registry` and its state into
+// `readiness` (both outlive the run). Null: kept to itself.
+struct ConsumeObservers {
+  metrics::Registry* registry = nullptr;
+  metrics::Readiness* readiness = nullptr;
 };
 
 struct ConsumeSummary {
@@ -49,6 +60,7 @@ struct ConsumeSummary {
 // offsets were not committed and no file claims them, so a restart picks them up.
 // Start-up problems (an unusable destination, then an unreachable or refusing Kafka cluster) are
 // Invalid statuses with one line naming the cause.
-arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const std::atomic<bool>& stop);
+arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const std::atomic<bool>& stop,
+                                         ConsumeObservers observers = {});
 
 }  // namespace clickstream::consume

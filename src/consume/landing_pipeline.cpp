@@ -32,16 +32,18 @@ std::string DescribeRound(const std::vector<sink::PartitionBatchData>& batches) 
 }  // namespace
 
 arrow::Status RetryFor(std::chrono::milliseconds budget, const std::atomic<bool>& stop, const std::string& what,
-                       const std::function<arrow::Status()>& attempt) {
+                       const std::function<arrow::Status()>& attempt, RetryState* state) {
   const Clock::time_point deadline = Clock::now() + budget;
   milliseconds delay = kFirstRetryDelay;
   while (true) {
     const arrow::Status status = attempt();
+    if (state != nullptr) state->failing = !status.ok() && !sink::IsFenced(status);
     if (status.ok() || sink::IsFenced(status)) return status;
     if (Clock::now() + delay > deadline || stop.load()) {
       return arrow::Status::IOError("giving up on ", what, " (nothing committed past the last durable batch): ",
                                     status.message());
     }
+    if (state != nullptr) ++state->retries;
     fmt::print(stderr, "consume: cannot land {}: {}; retrying in {} ms\n", what, status.message(), delay.count());
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, kMaxRetryDelay);
@@ -78,10 +80,15 @@ arrow::Status LandingPipeline::StartRound() {
   const std::string write_time = sink::FormatWriteTime(std::chrono::system_clock::now());
   in_flight_ = std::async(std::launch::async, [this, write_time]() -> arrow::Result<std::vector<sink::LandedBatch>> {
     std::vector<sink::LandedBatch> landed;
-    ARROW_RETURN_NOT_OK(RetryFor(retry_budget_, stop_, DescribeRound(landing_), [&]() -> arrow::Status {
-      ARROW_ASSIGN_OR_RAISE(landed, sink_->Land(landing_, write_time));
-      return arrow::Status::OK();
-    }));
+    const Clock::time_point started = Clock::now();
+    ARROW_RETURN_NOT_OK(RetryFor(
+        retry_budget_, stop_, DescribeRound(landing_),
+        [&]() -> arrow::Status {
+          ARROW_ASSIGN_OR_RAISE(landed, sink_->Land(landing_, write_time));
+          return arrow::Status::OK();
+        },
+        &retry_state_));
+    in_flight_seconds_ = std::chrono::duration<double>(Clock::now() - started).count();
     return landed;
   });
   return arrow::Status::OK();
@@ -92,6 +99,8 @@ arrow::Result<std::vector<DurableBatch>> LandingPipeline::FinishRound() {
   std::vector<sink::PartitionBatchData> round = std::move(landing_);
   landing_.clear();
   ARROW_RETURN_NOT_OK(result.status());
+  ++rounds_landed_;
+  round_seconds_.push_back(in_flight_seconds_);
   std::vector<DurableBatch> durable;
   durable.reserve(round.size());
   for (size_t i = 0; i < round.size(); ++i) {

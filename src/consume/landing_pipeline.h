@@ -11,6 +11,7 @@
 #include <future>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <arrow/result.h>
@@ -19,10 +20,17 @@
 
 namespace clickstream::consume {
 
+// What the retries of a landing look like from outside (the consumer's metrics and readiness,
+// read on another thread than the one retrying).
+struct RetryState {
+  std::atomic<int64_t> retries{0};
+  std::atomic<bool> failing{false};  // the last attempt failed and is being retried
+};
+
 // Retries `attempt` with back-off until it succeeds, `budget` runs out or `stop` is set. Fenced
 // errors (another member owns the partition now) are returned at once: retrying cannot help.
 arrow::Status RetryFor(std::chrono::milliseconds budget, const std::atomic<bool>& stop, const std::string& what,
-                       const std::function<arrow::Status()>& attempt);
+                       const std::function<arrow::Status()>& attempt, RetryState* state = nullptr);
 
 // A batch the sink made durable.
 struct DurableBatch {
@@ -54,6 +62,11 @@ class LandingPipeline {
   void DropSealed(const std::set<int32_t>& partitions);
   bool idle() const { return !in_flight_.valid() && sealed_.empty(); }
 
+  // Rounds made durable so far, and the durations (seconds) of those finished since the last call.
+  int64_t rounds_landed() const { return rounds_landed_; }
+  std::vector<double> TakeRoundSeconds() { return std::exchange(round_seconds_, {}); }
+  RetryState& retry_state() { return retry_state_; }
+
  private:
   arrow::Status StartRound();
   arrow::Result<std::vector<DurableBatch>> FinishRound();
@@ -65,6 +78,10 @@ class LandingPipeline {
   std::vector<sink::PartitionBatchData> sealed_;
   std::vector<sink::PartitionBatchData> landing_;  // the round in flight
   std::future<arrow::Result<std::vector<sink::LandedBatch>>> in_flight_;
+  double in_flight_seconds_ = 0;  // written by the round's thread before its future is ready
+  int64_t rounds_landed_ = 0;
+  std::vector<double> round_seconds_;
+  RetryState retry_state_;
 };
 
 }  // namespace clickstream::consume

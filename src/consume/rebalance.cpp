@@ -102,7 +102,10 @@ arrow::Status AssignedPartitions::Advance(bool block) {
   if (!failure_.ok()) return failure_;
   arrow::Result<std::vector<DurableBatch>> result = pipeline_->Advance(block);
   if (!result.ok()) {
-    if (sink::IsFenced(result.status())) return Rewind();
+    if (sink::IsFenced(result.status())) {
+      ++stats_->fenced_rounds;
+      return Rewind();
+    }
     failure_ = result.status();
     return failure_;
   }
@@ -120,6 +123,7 @@ arrow::Status AssignedPartitions::Advance(bool block) {
     stats_->bytes += batch.landed.bytes;
   }
   Commit(to_commit, /*async=*/true);
+  if (on_durable_) on_durable_(*result);
   return arrow::Status::OK();
 }
 

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -25,6 +26,9 @@ namespace clickstream::consume {
 struct PartitionState {
   PartitionState(int32_t partition, DateColumn date_column) : batch(partition, date_column) {}
   PartitionBatch batch;
+  // The first offset read since the assignment: with nothing of the partition in the sink, what
+  // lies before it is not going to land here, so the destination's progress counts from it.
+  int64_t first_read = -1;
   // The next offset expected; -1 until the first message when starting from the group's offset.
   // Anything below it is a stale fetch from before a rebalance or a rewind and is dropped.
   int64_t next_offset = -1;
@@ -73,6 +77,11 @@ class AssignedPartitions {
   // member owns one of its partitions now) rewinds every partition to what the sink says.
   arrow::Status Advance(bool block);
 
+  // Called with each group of batches that became durable (and were counted in the stats).
+  void set_on_durable(std::function<void(const std::vector<DurableBatch>&)> on_durable) {
+    on_durable_ = std::move(on_durable);
+  }
+
   // Per partition: the offset after the last durable batch, i.e. what may be committed.
   const std::map<int32_t, int64_t>& durable_next() const { return durable_next_; }
   // Once a landing failed for good nothing may become durable after it.
@@ -92,6 +101,7 @@ class AssignedPartitions {
   std::map<int32_t, PartitionState> partitions_;
   std::map<int32_t, int64_t> durable_next_;
   arrow::Status failure_;
+  std::function<void(const std::vector<DurableBatch>&)> on_durable_;
 };
 
 }  // namespace clickstream::consume

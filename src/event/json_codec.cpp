@@ -6,7 +6,9 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include <rapidjson/document.h>
@@ -471,15 +473,57 @@ class EncoderLayoutReader {
 
 namespace {
 
+// Carries the DecodeFailure of a rejection about the message's shape.
+class DecodeFailureDetail final : public arrow::StatusDetail {
+ public:
+  explicit DecodeFailureDetail(DecodeFailure failure) : failure_(failure) {}
+  static constexpr char kTypeId[] = "clickstream::DecodeFailure";
+  const char* type_id() const override { return kTypeId; }
+  std::string ToString() const override { return std::string(DecodeFailureCode(failure_)); }
+  DecodeFailure failure() const { return failure_; }
+
+ private:
+  DecodeFailure failure_;
+};
+
+template <typename... Args>
+arrow::Status Rejected(DecodeFailure failure, Args&&... args) {
+  return arrow::Status::Invalid(std::forward<Args>(args)...).WithDetail(std::make_shared<DecodeFailureDetail>(failure));
+}
+
 arrow::Status CheckPayload(std::string_view payload) {
-  if (payload.empty()) return arrow::Status::Invalid("empty message");
+  if (payload.empty()) return Rejected(DecodeFailure::kEmpty, "empty message");
   // One word-at-a-time pass over the whole message is several times cheaper than RapidJSON's
   // per-character encoding validation, which was the consumer's largest single cost.
-  if (!IsValidUtf8(payload)) return arrow::Status::Invalid("message is not valid UTF-8 (encoding error)");
+  if (!IsValidUtf8(payload)) return Rejected(DecodeFailure::kNotUtf8, "message is not valid UTF-8 (encoding error)");
   return arrow::Status::OK();
 }
 
 }  // namespace
+
+std::string_view DecodeFailureCode(DecodeFailure failure) {
+  switch (failure) {
+    case DecodeFailure::kEmpty:
+      return "empty";
+    case DecodeFailure::kNotUtf8:
+      return "not_utf8";
+    case DecodeFailure::kInvalidJson:
+      return "invalid_json";
+    case DecodeFailure::kNotAnObject:
+      return "not_an_object";
+    case DecodeFailure::kInvalidField:
+      break;
+  }
+  return "invalid_field";
+}
+
+DecodeFailure DecodeFailureOf(const arrow::Status& status) {
+  const std::shared_ptr<arrow::StatusDetail>& detail = status.detail();
+  if (detail && std::string_view(detail->type_id()) == DecodeFailureDetail::kTypeId) {
+    return static_cast<const DecodeFailureDetail&>(*detail).failure();
+  }
+  return DecodeFailure::kInvalidField;
+}
 
 arrow::Status EventJsonDecoder::Decode(std::string_view payload, Event* out) {
   ARROW_RETURN_NOT_OK(CheckPayload(payload));
@@ -499,10 +543,12 @@ arrow::Status EventJsonDecoder::ParseAndBuild(std::string_view payload, Event* o
   PooledDocument document(&buffers_->values, 1024, &buffers_->stack);
   document.Parse(payload.data(), payload.size());
   if (document.HasParseError()) {
-    return arrow::Status::Invalid("invalid JSON at byte ", document.GetErrorOffset(), ": ",
-                                  rapidjson::GetParseError_En(document.GetParseError()));
+    return Rejected(DecodeFailure::kInvalidJson, "invalid JSON at byte ", document.GetErrorOffset(), ": ",
+                    rapidjson::GetParseError_En(document.GetParseError()));
   }
-  if (!document.IsObject()) return arrow::Status::Invalid("message is ", JsonTypeName(document), ", not an object");
+  if (!document.IsObject()) {
+    return Rejected(DecodeFailure::kNotAnObject, "message is ", JsonTypeName(document), ", not an object");
+  }
 
   RawEvent raw;
   // The encoder writes the fields in table order: the member at the field's position is looked at

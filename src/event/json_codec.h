@@ -26,6 +26,17 @@ void AppendEventJson(const Event& event, std::string* out);
 // clean export qualify, and skip copying every field into an Event and back out.
 bool AppendNormalFormEventJson(const RawEvent& raw, Utf8Check utf8_check, std::string* out, int64_t* epoch_seconds);
 
+// Why a message is not an event, as a bounded set for counting (the status message says the rest):
+// the message as a whole (empty, not UTF-8, not JSON, not an object) or one of its fields.
+enum class DecodeFailure { kEmpty, kNotUtf8, kInvalidJson, kNotAnObject, kInvalidField };
+
+// "empty", "not_utf8", "invalid_json", "not_an_object", "invalid_field".
+std::string_view DecodeFailureCode(DecodeFailure failure);
+
+// What a failed Decode() status says went wrong: the message's shape when it carries that, else a
+// field (every other rejection is about one).
+DecodeFailure DecodeFailureOf(const arrow::Status& status);
+
 // Decodes and validates messages; keeps its parse buffers between calls, so one decoder per thread.
 class EventJsonDecoder {
  public:

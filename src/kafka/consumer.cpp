@@ -58,6 +58,10 @@ std::string Message::error_text() const {
 }
 int32_t Message::partition() const { return message_->partition; }
 int64_t Message::offset() const { return message_->offset; }
+int64_t Message::timestamp_ms() const {
+  rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  return rd_kafka_message_timestamp(message_, &type);
+}
 bool Message::has_value() const { return message_->payload != nullptr; }
 std::string_view Message::value() const {
   return message_->payload == nullptr ? std::string_view()
@@ -82,10 +86,21 @@ struct RebalanceTrampoline {
   }
 };
 
+// Statistics are served with everything else on the consumer queue, so on the thread that polls.
+struct StatisticsTrampoline {
+  static int OnStatistics(rd_kafka_t* /*handle*/, char* json, size_t length, void* opaque) {
+    auto* self = static_cast<Consumer*>(opaque);
+    auto parsed = ParseClientStatistics(std::string_view(json, length), self->topic_);
+    if (parsed.ok()) self->statistics_ = std::move(*parsed);
+    return 0;  // librdkafka frees the JSON
+  }
+};
+
 arrow::Result<std::unique_ptr<Consumer>> Consumer::Make(ConfPtr conf, RebalanceListener* listener) {
   std::unique_ptr<Consumer> consumer(new Consumer(listener));
   rd_kafka_conf_set_opaque(conf.get(), consumer.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &RebalanceTrampoline::OnRebalance);
+  rd_kafka_conf_set_stats_cb(conf.get(), &StatisticsTrampoline::OnStatistics);
   // No error_cb, on purpose: librdkafka then logs the client's errors itself ("2/2 brokers are down"
   // on a stopped broker, repeats of one error folded into "N identical error(s) suppressed"), and
   // the consumer's own errors (an unknown topic, a fatal one) still come out of Poll() as messages.
@@ -183,6 +198,12 @@ int64_t Consumer::HighWatermark(int32_t partition) {
     return -1;
   }
   return high;
+}
+
+std::optional<ClientStatistics> Consumer::TakeStatistics() {
+  std::optional<ClientStatistics> taken = std::move(statistics_);
+  statistics_.reset();
+  return taken;
 }
 
 arrow::Status Consumer::Close() {

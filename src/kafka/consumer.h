@@ -16,6 +16,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "kafka/client_statistics.h"
 #include "kafka/config.h"
 
 struct rd_kafka_message_s;
@@ -48,6 +49,9 @@ class Message {
 
   int32_t partition() const;
   int64_t offset() const;
+  // The message's timestamp in milliseconds since the epoch (the producer's create time, or the
+  // broker's log-append time); -1 when it has none.
+  int64_t timestamp_ms() const;
   // Null (no value, a tombstone) is not the same as an empty value.
   bool has_value() const;
   std::string_view value() const;
@@ -107,11 +111,14 @@ class Consumer {
   // Revokes the assignment through the listener and leaves the group at once, so the partitions
   // move to the other members without waiting for the session timeout.
   arrow::Status Close();
+  // The statistics librdkafka emitted since the last call (statistics.interval.ms), if any.
+  std::optional<ClientStatistics> TakeStatistics();
   // The last assignment failure reported by the listener, if any.
   const arrow::Status& assign_error() const { return assign_error_; }
 
  private:
   friend struct RebalanceTrampoline;
+  friend struct StatisticsTrampoline;
   explicit Consumer(RebalanceListener* listener);
   void Assign(rd_kafka_topic_partition_list_s* partitions);
   void Revoke(rd_kafka_topic_partition_list_s* partitions);
@@ -123,6 +130,7 @@ class Consumer {
   bool last_poll_waited_ = true;
   std::string topic_;
   std::set<int32_t> assigned_;
+  std::optional<ClientStatistics> statistics_;
   rd_kafka_s* handle_ = nullptr;
   // Keeps librdkafka 2.0's fetcher from sleeping on a drained queue (see fetch_waker.h); null with
   // a librdkafka that has fetch.queue.backoff.ms.

@@ -85,8 +85,15 @@ struct ProducerCallbackTrampoline {
     }
     if (self->callbacks_.on_delivery) {
       self->callbacks_.on_delivery(DeliveryReport{delivered, delivered ? "" : rd_kafka_err2str(message->err),
+                                                  delivered ? "" : rd_kafka_err2name(message->err),
                                                   message->partition, message->offset, message->_private});
     }
+  }
+
+  static int OnStatistics(rd_kafka_t* /*handle*/, char* json, size_t length, void* opaque) {
+    auto parsed = ParseClientStatistics(std::string_view(json, length), "");
+    if (parsed.ok()) static_cast<Producer*>(opaque)->statistics_ = std::move(*parsed);
+    return 0;  // librdkafka frees the JSON
   }
 
   static void OnError(rd_kafka_t* handle, int error, const char* reason, void* opaque) {
@@ -115,6 +122,7 @@ arrow::Result<std::unique_ptr<Producer>> Producer::Make(ConfPtr conf, ProducerCa
   rd_kafka_conf_set_opaque(conf.get(), producer.get());
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &ProducerCallbackTrampoline::OnDelivery);
   rd_kafka_conf_set_error_cb(conf.get(), &ProducerCallbackTrampoline::OnError);
+  rd_kafka_conf_set_stats_cb(conf.get(), &ProducerCallbackTrampoline::OnStatistics);
   producer->default_partitioner_ = UsesDefaultPartitioner(conf.get());
   producer->print_errors_ = LogsErrors(conf.get());
   ARROW_ASSIGN_OR_RAISE(HandlePtr handle, NewHandle(RD_KAFKA_PRODUCER, &conf, "producer"));
@@ -285,6 +293,12 @@ rd_kafka_topic_t* Producer::TopicHandle(std::string_view name) {
   topic_ = rd_kafka_topic_new(handle_, topic_name_.c_str(), nullptr);
   partition_count_ = -1;
   return topic_;
+}
+
+std::optional<ClientStatistics> Producer::TakeStatistics() {
+  std::optional<ClientStatistics> taken = std::move(statistics_);
+  statistics_.reset();
+  return taken;
 }
 
 void Producer::Poll(int timeout_ms) { rd_kafka_poll(handle_, timeout_ms); }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "kafka/client_statistics.h"
 #include "kafka/config.h"
 #include "kafka/error_log.h"
 
@@ -61,6 +63,7 @@ struct BatchOutcome {
 struct DeliveryReport {
   bool delivered = true;
   std::string_view error;  // why not, when not delivered; valid during the callback only
+  std::string_view error_name;  // librdkafka's name for it (e.g. _MSG_TIMED_OUT): a bounded set
   int32_t partition = kAnyPartition;
   int64_t offset = -1;
   void* opaque = nullptr;
@@ -121,6 +124,8 @@ class Producer {
   arrow::Status Flush(std::chrono::milliseconds timeout);
 
   const DeliveryCounts& counts() const { return counts_; }
+  // The statistics librdkafka emitted since the last call (statistics.interval.ms), if any.
+  std::optional<ClientStatistics> TakeStatistics();
   // OK unless the client hit a fatal error (e.g. the idempotent producer lost its guarantees).
   arrow::Status FatalError() const;
 
@@ -144,6 +149,7 @@ class Producer {
   bool print_errors_ = true;     // log_level lets librdkafka's error lines through
   DeliveryCounts counts_;
   std::string fatal_error_;
+  std::optional<ClientStatistics> statistics_;
   std::vector<rd_kafka_vu_s> fields_;
   std::vector<rd_kafka_message_s> batch_;  // ProduceBatch's array, reused between calls
   std::vector<int32_t> partition_of_;      // FillBatch's scratch, reused between calls
