@@ -108,11 +108,9 @@ ConsumeMetrics::PartitionSeries& ConsumeMetrics::SeriesOf(int32_t partition) {
 
 void ConsumeMetrics::PublishPartition(int32_t partition, int64_t high_watermark, int64_t landed) {
   PartitionSeries& series = SeriesOf(partition);
-  const int64_t lag = std::max<int64_t>(0, high_watermark - landed);
   series.high_watermark.Set(static_cast<double>(high_watermark));
   series.landed.Set(static_cast<double>(landed));
-  series.lag.Set(static_cast<double>(lag));
-  lags_[partition] = lag;
+  series.lag.Set(static_cast<double>(std::max<int64_t>(0, high_watermark - landed)));
 }
 
 void ConsumeMetrics::ForgetPartition(int32_t partition) {
@@ -124,7 +122,6 @@ void ConsumeMetrics::ForgetPartition(int32_t partition) {
   fetch_queue_messages_family_.Remove(found->second.fetch_queue_messages);
   fetch_queue_bytes_family_.Remove(found->second.fetch_queue_bytes);
   partitions_.erase(found);
-  lags_.erase(partition);
 }
 
 void ConsumeMetrics::PublishStatistics(const kafka::ClientStatistics& statistics) {

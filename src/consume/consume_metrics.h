@@ -34,7 +34,6 @@ class ConsumeMetrics {
   void PublishPartition(int32_t partition, int64_t high_watermark, int64_t landed);
   // Removes the partition's series: another member reports it now.
   void ForgetPartition(int32_t partition);
-  const std::map<int32_t, int64_t>& lags() const { return lags_; }
 
   void PublishStatistics(const kafka::ClientStatistics& statistics);
 
@@ -76,7 +75,6 @@ class ConsumeMetrics {
   metrics::GaugeFamily fetch_queue_messages_family_;
   metrics::GaugeFamily fetch_queue_bytes_family_;
   std::map<int32_t, PartitionSeries> partitions_;
-  std::map<int32_t, int64_t> lags_;
 };
 
 // The sink label of an output: postgres for postgresql://, else delta or parquet by the format.

@@ -9,7 +9,11 @@ IngestLatency::IngestLatency(std::vector<double> bounds) : bounds_(std::move(bou
 
 void IngestLatency::Read(int32_t partition, int64_t offset, int64_t timestamp_ms) {
   if (timestamp_ms < 0) return;
-  std::deque<Run>& runs = runs_[partition];
+  if (last_runs_ == nullptr || last_partition_ != partition) {
+    last_runs_ = &runs_[partition];
+    last_partition_ = partition;
+  }
+  std::deque<Run>& runs = *last_runs_;
   while (!runs.empty() && runs.back().last_offset >= offset) runs.pop_back();
   const int64_t tick = timestamp_ms / kTickMs;
   if (!runs.empty() && runs.back().tick == tick) {
@@ -39,7 +43,10 @@ void IngestLatency::Durable(int32_t partition, int64_t next_offset, int64_t now_
   }
 }
 
-void IngestLatency::Forget(int32_t partition) { runs_.erase(partition); }
+void IngestLatency::Forget(int32_t partition) {
+  if (partition == last_partition_) last_runs_ = nullptr;
+  runs_.erase(partition);
+}
 
 size_t IngestLatency::runs() const {
   size_t total = 0;

@@ -44,6 +44,10 @@ class IngestLatency {
 
   std::vector<double> bounds_;
   std::map<int32_t, std::deque<Run>> runs_;
+  // Read() is called for every message, mostly for the partition of the one before: its runs are
+  // kept at hand rather than looked up each time (a map's elements stay put until erased).
+  int32_t last_partition_ = -1;
+  std::deque<Run>* last_runs_ = nullptr;
 };
 
 }  // namespace clickstream::consume

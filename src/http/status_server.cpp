@@ -21,12 +21,15 @@ StatusServer* ServerOf(mg_connection* connection) {
   return static_cast<StatusServer*>(mg_get_request_info(connection)->user_data);
 }
 
-int Respond(mg_connection* connection, int status, std::string_view content_type, std::string_view body) {
+// `allow`: the Allow header of a 405, else null.
+int Respond(mg_connection* connection, int status, std::string_view content_type, std::string_view body,
+            const char* allow = nullptr) {
   mg_response_header_start(connection, status);
   mg_response_header_add(connection, "Content-Type", content_type.data(), static_cast<int>(content_type.size()));
   const std::string length = std::to_string(body.size());
   mg_response_header_add(connection, "Content-Length", length.c_str(), -1);
   mg_response_header_add(connection, "Cache-Control", "no-store", -1);
+  if (allow != nullptr) mg_response_header_add(connection, "Allow", allow, -1);
   mg_response_header_send(connection);
   if (std::strcmp(mg_get_request_info(connection)->request_method, "HEAD") != 0) {
     mg_write(connection, body.data(), body.size());
@@ -40,14 +43,7 @@ bool IsReadMethod(mg_connection* connection) {
 }
 
 int MethodNotAllowed(mg_connection* connection) {
-  mg_response_header_start(connection, 405);
-  mg_response_header_add(connection, "Allow", "GET, HEAD", -1);
-  mg_response_header_add(connection, "Content-Type", "text/plain", -1);
-  const std::string_view body = "only GET and HEAD are served here\n";
-  mg_response_header_add(connection, "Content-Length", std::to_string(body.size()).c_str(), -1);
-  mg_response_header_send(connection);
-  mg_write(connection, body.data(), body.size());
-  return 405;
+  return Respond(connection, 405, "text/plain", "only GET and HEAD are served here\n", "GET, HEAD");
 }
 
 int ServeMetrics(mg_connection* connection, void*) {
