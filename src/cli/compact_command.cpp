@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/metrics_flag.h"
 #include "sink/parquet/compaction.h"
 
 namespace clickstream::cli {
@@ -19,6 +20,54 @@ struct CompactFlags {
   std::string output;
   int64_t target_file_mb = 128;
   std::string min_age = "1h";
+  std::string metrics_listen;
+};
+
+// What `compact` exports while it runs (README, "Monitoring"): how much it has rewritten so far, day
+// by day, and for how long it has been at it.
+class CompactMetrics {
+ public:
+  explicit CompactMetrics(metrics::Registry* registry)
+      : input_files_(registry->AddCounter("clickstream_compact_input_files_total",
+                                          "Small Parquet files rewritten into compacted ones.", {})),
+        input_bytes_(registry->AddCounter("clickstream_compact_input_bytes_total",
+                                          "Bytes of the files rewritten.", {})),
+        output_files_(registry->AddCounter("clickstream_compact_output_files_total",
+                                           "Compacted files swapped in.", {})),
+        output_bytes_(registry->AddCounter("clickstream_compact_output_bytes_total",
+                                           "Bytes of the compacted files swapped in.", {})),
+        days_done_(registry->AddGauge("clickstream_compact_days_done",
+                                      "event_date directories finished (compacted, or left because they changed).",
+                                      {})),
+        days_total_(registry->AddGauge("clickstream_compact_days_total",
+                                       "event_date directories this run plans to compact.", {})),
+        duration_(registry->AddGauge("clickstream_compact_duration_seconds",
+                                     "How long the run has taken, as of the last finished directory.", {})),
+        started_(std::chrono::steady_clock::now()) {}
+
+  void Publish(const sink::CompactionProgress& progress) const {
+    input_files_.Add(static_cast<double>(progress.input_files));
+    input_bytes_.Add(static_cast<double>(progress.input_bytes));
+    output_files_.Add(static_cast<double>(progress.output_files));
+    output_bytes_.Add(static_cast<double>(progress.output_bytes));
+    days_done_.Set(static_cast<double>(progress.days_done));
+    days_total_.Set(static_cast<double>(progress.days_total));
+    PublishDuration();
+  }
+
+  void PublishDuration() const {
+    duration_.Set(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+  }
+
+ private:
+  metrics::Counter input_files_;
+  metrics::Counter input_bytes_;
+  metrics::Counter output_files_;
+  metrics::Counter output_bytes_;
+  metrics::Gauge days_done_;
+  metrics::Gauge days_total_;
+  metrics::Gauge duration_;
+  std::chrono::steady_clock::time_point started_;
 };
 
 // "0", "90s", "15m", "1h", "2d"; a bare number is seconds.
@@ -48,16 +97,27 @@ int RunCompact(const CompactFlags& flags) {
   sink::CompactionOptions options;
   options.target_file_bytes = flags.target_file_mb << 20;
   options.min_age = *min_age;
+  Monitoring monitoring;
+  if (const arrow::Status served = monitoring.Serve(flags.metrics_listen, "compact"); !served.ok()) {
+    std::cerr << "clickstream compact: " << served.message() << "\n";
+    return kExitUsage;
+  }
+  std::optional<CompactMetrics> metrics;
+  if (monitoring.server) metrics.emplace(&monitoring.registry);
+  monitoring.readiness.SetReady();
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
-  if (terminal) {
-    options.on_progress = [](const sink::CompactionProgress& progress) {
+  if (terminal || metrics) {
+    options.on_progress = [terminal, &metrics](const sink::CompactionProgress& progress) {
+      if (metrics) metrics->Publish(progress);
+      if (!terminal) return;
       std::cerr << fmt::format("\rcompact: {}/{} days ({})\x1b[K", progress.days_done, progress.days_total,
                                progress.directory)
                 << std::flush;
     };
   }
   const auto summary = sink::CompactDataset(flags.output, options);
-  if (terminal && options.on_progress) std::cerr << "\r\x1b[K" << std::flush;
+  if (metrics) metrics->PublishDuration();
+  if (terminal) std::cerr << "\r\x1b[K" << std::flush;
   if (!summary.ok()) {
     std::cerr << "clickstream compact: " << summary.status().message() << "\n";
     return summary.status().IsInvalid() ? kExitUsage : kExitFailed;
@@ -90,6 +150,7 @@ Command AddCompactCommand(CLI::App& root) {
                           "Leave days whose newest file is younger than this (0, 90s, 15m, 1h, 2d): they may "
                           "still be written to")
       ->capture_default_str();
+  AddMetricsListenFlag(command.app, &flags->metrics_listen);
   command.run = [flags] { return RunCompact(*flags); };
   return command;
 }

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/kafka_flags.h"
+#include "cli/metrics_flag.h"
 #include "common/stop_signal.h"
 #include "kafka/admin.h"
 #include "kafka/config.h"
@@ -31,6 +32,7 @@ struct ProduceFlags {
   bool strict = false;
   bool progress = false;
   bool no_progress = false;
+  std::string metrics_listen;
 };
 
 struct FileCloser {
@@ -63,7 +65,14 @@ int RunProduce(const ProduceFlags& flags) {
     rejects = rejects_file.get();
   }
 
-  auto conf = kafka::MakeConf(flags.kafka, produce::ReplayProducerDefaults());
+  Monitoring monitoring;
+  if (const arrow::Status served = monitoring.Serve(flags.metrics_listen, "produce"); !served.ok()) {
+    return Fail(kExitUsage, served.message());
+  }
+  auto defaults = produce::ReplayProducerDefaults();
+  // librdkafka's statistics feed the rtt and queue gauges; nobody reads them without the port.
+  if (monitoring.server) defaults.emplace_back("statistics.interval.ms", "1000");
+  auto conf = kafka::MakeConf(flags.kafka, defaults);
   if (!conf.ok()) return Fail(kExitUsage, conf.status().message());
   const arrow::Status reachable = kafka::CheckConnection(flags.kafka);
   if (!reachable.ok()) return Fail(kExitUsage, reachable.message());
@@ -79,7 +88,8 @@ int RunProduce(const ProduceFlags& flags) {
   options.limit = flags.limit;
   options.strict = flags.strict;
   options.progress_line = flags.progress || (!flags.no_progress && isatty(fileno(stderr)));
-  auto summary = produce::Replay(source->get(), std::move(*conf), options, stop, rejects, stderr);
+  auto summary = produce::Replay(source->get(), std::move(*conf), options, stop, rejects, stderr,
+                                 {monitoring.server ? &monitoring.registry : nullptr, &monitoring.readiness});
   if (!summary.ok()) return Fail(kExitUsage, summary.status().message());  // the producer could not start
   if (rejects_file) std::fflush(rejects_file.get());
 
@@ -120,6 +130,7 @@ Command AddProduceCommand(CLI::App& root) {
   auto* progress = app->add_flag("--progress", flags->progress, "Show a live progress line (default: on a terminal)");
   app->add_flag("--no-progress", flags->no_progress, "Log a line every few seconds instead of a live line")
       ->excludes(progress);
+  AddMetricsListenFlag(app, &flags->metrics_listen);
   command.app = app;
   command.run = [flags] { return RunProduce(*flags); };
   return command;

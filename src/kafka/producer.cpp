@@ -216,6 +216,7 @@ arrow::Status Producer::ProduceBatch(std::string_view topic_name, std::span<cons
         break;
       } else {
         ++outcome->failed;
+        ++outcome->failed_by_name[rd_kafka_err2name(code)];
         if (outcome->first_error.empty()) {
           outcome->first_error = std::string("cannot produce to ") + std::string(topic_name) + ": " + rd_kafka_err2str(code);
         }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -58,6 +59,8 @@ struct BatchOutcome {
   int64_t enqueued = 0;     // accepted, in order; their delivery reports follow
   int64_t failed = 0;       // refused for good (e.g. over message.max.bytes); no report follows
   std::string first_error;  // why the first refused message was refused
+  // The refused ones by librdkafka's name for the reason (e.g. MSG_SIZE_TOO_LARGE): a bounded set.
+  std::map<std::string_view, int64_t> failed_by_name;
 };
 
 struct DeliveryReport {

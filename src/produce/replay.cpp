@@ -1,11 +1,13 @@
 #include "produce/replay.h"
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "produce/block_encoder.h"
+#include "produce/produce_metrics.h"
 
 namespace clickstream::produce {
 
@@ -19,6 +21,8 @@ using std::chrono::milliseconds;
 constexpr int64_t kPollEveryEvents = 256;
 constexpr milliseconds kProgressLineInterval{250};
 constexpr milliseconds kLongestSleep{50};
+// How often the registry is brought up to date: well inside any scrape interval.
+constexpr milliseconds kMetricsInterval{250};
 
 double SecondsBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
@@ -32,15 +36,29 @@ std::string FormatDuration(double seconds) {
 class ReplayLoop {
  public:
   ReplayLoop(source::EventSource* source, const ReplayOptions& options, const StopSignal& stop, std::FILE* rejects,
-             std::FILE* log)
-      : source_(source), options_(options), stop_(stop), rejects_(rejects), log_(log), pacer_(options.pacing) {}
+             std::FILE* log, ReplayObservers observers)
+      : source_(source),
+        options_(options),
+        stop_(stop),
+        rejects_(rejects),
+        log_(log),
+        pacer_(options.pacing),
+        readiness_(observers.readiness) {
+    if (observers.registry != nullptr) {
+      const double target = options.pacing.speed > 0 ? 0 : options.pacing.rate;
+      metrics_.emplace(observers.registry, options.topic, target);
+    }
+  }
 
   arrow::Status Init(kafka::ConfPtr conf) {
     kafka::ProducerCallbacks callbacks;
     callbacks.on_delivery = [this](const kafka::DeliveryReport& report) {
-      if (!report.delivered) NoteFailure(report.error);
+      if (report.delivered) return;
+      NoteFailure(report.error);
+      if (metrics_) metrics_->CountFailure(report.error_name);
     };
     ARROW_ASSIGN_OR_RAISE(producer_, kafka::Producer::Make(std::move(conf), std::move(callbacks)));
+    if (readiness_ != nullptr) readiness_->SetReady();
     return arrow::Status::OK();
   }
 
@@ -119,6 +137,9 @@ class ReplayLoop {
     if (outcome.failed > 0) {
       produce_errors_ += outcome.failed;
       NoteFailure(outcome.first_error);
+      if (metrics_) {
+        for (const auto& [name, events] : outcome.failed_by_name) metrics_->CountFailure(name, events);
+      }
     }
     if (status.IsCancelled()) return false;
     if (!status.ok()) {
@@ -171,6 +192,7 @@ class ReplayLoop {
 
   ReplaySummary Summarise() {
     if (live_line_shown_) ClearLiveLine();
+    PublishMetrics(Clock::now());
     const kafka::DeliveryCounts& counts = producer_->counts();
     summary_.delivered = counts.delivered;
     summary_.failed = counts.failed + counts.in_flight() + produce_errors_;
@@ -184,6 +206,7 @@ class ReplayLoop {
 
   void ReportIfDue() {
     const Clock::time_point now = Clock::now();
+    if (metrics_ && now >= next_publish_) PublishMetrics(now);
     if (now < next_report_) return;
     next_report_ = now + ReportInterval();
     const std::string status = ProgressText(now);
@@ -194,6 +217,17 @@ class ReplayLoop {
       std::fprintf(log_, "%s\n", status.c_str());
     }
     std::fflush(log_);
+  }
+
+  void PublishMetrics(Clock::time_point now) {
+    if (!metrics_) return;
+    next_publish_ = now + kMetricsInterval;
+    const kafka::DeliveryCounts& counts = producer_->counts();
+    metrics_->Publish({summary_.sent, counts.delivered, counts.in_flight()}, now);
+    if (auto statistics = producer_->TakeStatistics()) metrics_->PublishStatistics(*statistics);
+    if (readiness_ != nullptr && !producer_->FatalError().ok()) {
+      readiness_->SetNotReady("the producer failed: " + producer_->FatalError().message());
+    }
   }
 
   std::string ProgressText(Clock::time_point now) const {
@@ -225,6 +259,9 @@ class ReplayLoop {
   std::FILE* rejects_;
   std::FILE* log_;
   Pacer pacer_;
+  metrics::Readiness* readiness_;
+  std::optional<ProduceMetrics> metrics_;
+  Clock::time_point next_publish_;
   ReplaySummary summary_;
   int64_t produce_errors_ = 0;
   int64_t sent_at_last_poll_ = 0;
@@ -263,8 +300,9 @@ std::vector<std::pair<std::string, std::string>> ReplayProducerDefaults() {
 }
 
 arrow::Result<ReplaySummary> Replay(source::EventSource* source, kafka::ConfPtr conf, const ReplayOptions& options,
-                                    const StopSignal& stop, std::FILE* rejects, std::FILE* log) {
-  ReplayLoop loop(source, options, stop, rejects, log);
+                                    const StopSignal& stop, std::FILE* rejects, std::FILE* log,
+                                    ReplayObservers observers) {
+  ReplayLoop loop(source, options, stop, rejects, log, observers);
   ARROW_RETURN_NOT_OK(loop.Init(std::move(conf)));
   return loop.Run();
 }

@@ -14,6 +14,8 @@
 #include "common/stop_signal.h"
 #include "kafka/config.h"
 #include "kafka/producer.h"
+#include "metrics/readiness.h"
+#include "metrics/registry.h"
 #include "produce/pacer.h"
 #include "source/event_source.h"
 
@@ -43,6 +45,12 @@ struct ReplaySummary {
   std::string input_error;    // reading the input failed part-way (what was sent is still flushed)
 };
 
+// Where the replay reports while it runs (README, "Monitoring"); both optional.
+struct ReplayObservers {
+  metrics::Registry* registry = nullptr;
+  metrics::Readiness* readiness = nullptr;
+};
+
 // librdkafka settings for the replay, applied before the user's -X: exactly-once delivery into the
 // log (idempotence, acks=all) and batching tuned by `make bench`.
 std::vector<std::pair<std::string, std::string>> ReplayProducerDefaults();
@@ -52,7 +60,7 @@ std::vector<std::pair<std::string, std::string>> ReplayProducerDefaults();
 // The producer is built from `conf` (MakeConf with ReplayProducerDefaults and the user's -X).
 arrow::Result<ReplaySummary> Replay(source::EventSource* source, kafka::ConfPtr conf,
                                     const ReplayOptions& options, const StopSignal& stop, std::FILE* rejects,
-                                    std::FILE* log);
+                                    std::FILE* log, ReplayObservers observers = {});
 
 // "read 10 rows: sent 9, delivered 9, rejected 1, failed 0 in 1.20 s (8 events/s)"
 std::string FormatSummary(const ReplaySummary& summary);

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <vector>
@@ -365,17 +366,22 @@ class Compactor {
     return arrow::Status::OK();
   }
 
-  // Returns false when a consumer changed the day's inputs since the plan was made: the day is
-  // left as it is for the next run.
-  arrow::Result<bool> CompactDay(const DayPlan& day) {
+  // Returns nothing when a consumer changed the day's inputs since the plan was made: the day is
+  // left as it is for the next run. Otherwise the bytes of the compacted files it swapped in.
+  arrow::Result<std::optional<int64_t>> CompactDay(const DayPlan& day) {
     const bool flat = day.directory.empty();
     const std::string staged = staging_root_ + "/" + (flat ? std::string(kRootLockName) : day.directory);
     const std::string live = flat ? root_ : root_ + "/" + day.directory;
     ARROW_RETURN_NOT_OK(RemoveTree(staged));
     if (::mkdir(staged.c_str(), 0755) != 0) return ErrnoStatus("create", staged);
+    int64_t written_bytes = 0;
     for (const OutputFile& output : day.outputs) {
-      ARROW_RETURN_NOT_OK(WriteCompactedFile(root_, output, staged + "/" + FormatLandedFileName(output.name)));
+      const std::string path = staged + "/" + FormatLandedFileName(output.name);
+      ARROW_RETURN_NOT_OK(WriteCompactedFile(root_, output, path));
       CrashPoint("compact-after-write");
+      std::error_code error;
+      written_bytes += static_cast<int64_t>(fs::file_size(path, error));
+      if (error) return arrow::Status::IOError("cannot stat ", path, ": ", error.message());
     }
     {
       ARROW_ASSIGN_OR_RAISE(auto lock, DirectoryLock::Acquire(root_, flat ? kRootLockName : day.directory,
@@ -383,7 +389,7 @@ class Compactor {
       ARROW_ASSIGN_OR_RAISE(const bool unchanged, LinkTheRest(day, live, staged));
       if (!unchanged) {
         ARROW_RETURN_NOT_OK(RemoveTree(staged));
-        return false;
+        return std::nullopt;
       }
       ARROW_RETURN_NOT_OK(SyncDirectory(staged));
       CrashPoint("compact-before-swap");
@@ -397,7 +403,7 @@ class Compactor {
     // The staged name now holds the old directory; readers that still have its files open keep them.
     ARROW_RETURN_NOT_OK(RemoveTree(staged));
     CrashPoint("compact-after-cleanup");
-    return true;
+    return written_bytes;
   }
 
   // Removes the (empty) staging directory and releases the compactor lock.
@@ -441,6 +447,15 @@ class Compactor {
   std::unique_ptr<DirectoryLock> lock_;
 };
 
+void CountRewrite(const DayPlan& day, int64_t written_bytes, CompactionProgress* progress) {
+  for (const OutputFile& output : day.outputs) {
+    progress->input_files += static_cast<int64_t>(output.inputs.size());
+    for (const InputFile* input : output.inputs) progress->input_bytes += input->size;
+  }
+  progress->output_files = static_cast<int64_t>(day.outputs.size());
+  progress->output_bytes = written_bytes;
+}
+
 arrow::Result<std::string> LocalRoot(const std::string& location) {
   const std::string scheme = SchemeOf(location);
   std::string path = location;
@@ -472,12 +487,14 @@ arrow::Result<CompactionSummary> CompactDataset(const std::string& location, con
   const bool leftovers = fs::exists(StagingRootOf(root));
   if (!plan.days.empty() || leftovers) ARROW_RETURN_NOT_OK(compactor.Prepare());
   for (const DayPlan& day : plan.days) {
-    ARROW_ASSIGN_OR_RAISE(const bool swapped, compactor.CompactDay(day));
-    ++(swapped ? summary.days_compacted : summary.days_changed_meanwhile);
+    ARROW_ASSIGN_OR_RAISE(const std::optional<int64_t> written_bytes, compactor.CompactDay(day));
+    ++(written_bytes ? summary.days_compacted : summary.days_changed_meanwhile);
     if (options.on_progress) {
-      options.on_progress(CompactionProgress{summary.days_compacted + summary.days_changed_meanwhile,
-                                             static_cast<int64_t>(plan.days.size()),
-                                             day.directory.empty() ? "the root" : day.directory});
+      CompactionProgress progress{summary.days_compacted + summary.days_changed_meanwhile,
+                                  static_cast<int64_t>(plan.days.size()),
+                                  day.directory.empty() ? "the root" : day.directory};
+      if (written_bytes) CountRewrite(day, *written_bytes, &progress);
+      options.on_progress(progress);
     }
   }
   ARROW_RETURN_NOT_OK(compactor.Finish());

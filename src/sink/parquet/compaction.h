@@ -28,6 +28,11 @@ struct CompactionProgress {
   int64_t days_done = 0;
   int64_t days_total = 0;
   std::string directory;  // the event_date=… directory just finished
+  // What that directory's swap rewrote (all 0 when a consumer changed it meanwhile and it was left).
+  int64_t input_files = 0;
+  int64_t input_bytes = 0;
+  int64_t output_files = 0;
+  int64_t output_bytes = 0;
 };
 
 struct CompactionOptions {
