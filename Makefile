@@ -38,7 +38,7 @@ asan: setup
 # FUZZ_SECONDS, one after the other. New inputs go to build-fuzz/corpus/<target>, crashes to
 # build-fuzz/crash-<target>-*; the seeds in tests/fuzz/corpus/ are only read.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= csv_source json_decoder timestamp landed_file_name delta_commit
+FUZZ_TARGETS ?= csv_source json_decoder timestamp landed_file_name delta_commit segment_calls
 fuzz: setup
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-16 \
 	  -DCLICKSTREAM_FUZZ=ON

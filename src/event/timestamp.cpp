@@ -141,6 +141,40 @@ std::optional<int64_t> ParseTimestamp(std::string_view text) {
   return *days * kSecondsPerDay + hour * 3600 + minute * 60 + second;
 }
 
+namespace {
+
+// "Z", "+HH:MM", "-HH:MM", "+HHMM" or "-HHMM": seconds east of UTC.
+std::optional<int64_t> ParseZoneOffset(std::string_view zone) {
+  if (zone == "Z" || zone == "z") return 0;
+  if (zone.size() != 6 && zone.size() != 5) return std::nullopt;
+  if (zone[0] != '+' && zone[0] != '-') return std::nullopt;
+  if (zone.size() == 6 && zone[3] != ':') return std::nullopt;
+  unsigned hours, minutes;
+  if (!ReadDigits(zone, 1, 2, &hours) || !ReadDigits(zone, zone.size() - 2, 2, &minutes) || hours > 23 ||
+      minutes > 59) {
+    return std::nullopt;
+  }
+  const int64_t offset = hours * 3600 + minutes * 60;
+  return zone[0] == '-' ? -offset : offset;
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseIsoInstant(std::string_view text) {
+  if (text.size() < 20 || text[10] != 'T') return std::nullopt;
+  const auto local = ParseTimestamp(text.substr(0, 19));
+  if (!local) return std::nullopt;
+  size_t zone = 19;
+  if (text[zone] == '.') {
+    const size_t digits = text.find_first_not_of("0123456789", zone + 1);
+    if (digits == zone + 1 || digits == std::string_view::npos) return std::nullopt;
+    zone = digits;
+  }
+  const auto offset = ParseZoneOffset(text.substr(zone));
+  if (!offset) return std::nullopt;
+  return *local - *offset;
+}
+
 void FormatTimestamp(int64_t epoch_seconds, char* out) {
   const int64_t days = FloorDiv(epoch_seconds, kSecondsPerDay);
   const int64_t second_of_day = epoch_seconds - days * kSecondsPerDay;

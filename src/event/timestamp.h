@@ -34,6 +34,11 @@ CivilDate CivilFromDays(int64_t days);
 // dates (2015-02-30) and times (24:00:00).
 std::optional<int64_t> ParseTimestamp(std::string_view text);
 
+// An ISO 8601 instant as trackers send it: "YYYY-MM-DDTHH:MM:SS", optional fractional seconds
+// (truncated: events are stored to the second) and a zone, "Z" or "+HH:MM" / "-HH:MM" / "+HHMM",
+// required, since a local time without its offset names no instant. Seconds since the epoch.
+std::optional<int64_t> ParseIsoInstant(std::string_view text);
+
 // "YYYY-MM-DD"
 std::optional<int64_t> ParseDate(std::string_view text);
 
