@@ -63,7 +63,7 @@ def test_lands_100k_events_into_an_s3_table_that_three_readers_and_the_validator
     pages = table.server.boto3().get_paginator("list_objects_v2").paginate(Bucket=table.bucket)
     keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
     data = {key for key in keys if key.endswith(".parquet") and "/_delta_log/" not in key}
-    assert data == {f"{table.prefix}/{path}" for path in delta_table.files()}
+    assert data == {uri.removeprefix(f"s3://{table.bucket}/") for uri in delta_table.file_uris()}
 
     # A restart recovers from the checkpoint and lands only the new events.
     produce_events(broker.bootstrap, topic, 1_000, start=100_000)
