@@ -204,13 +204,15 @@ arrow::Result<S3Location> ParseS3Location(const std::string& uri) {
 arrow::Status BucketUnusable(const S3Location& location, const arrow::Status& error) {
   const std::string detail = OneLine(error.message());
   std::string cause;
-  if (detail.find("ACCESS_DENIED") != std::string::npos || detail.find("INVALID_ACCESS_KEY") != std::string::npos ||
-      detail.find("SIGNATURE") != std::string::npos || detail.find("403") != std::string::npos) {
+  // The network first: a refused connection to port 40375 also contains "403".
+  if (detail.find("NETWORK_CONNECTION") != std::string::npos || detail.find("curlCode") != std::string::npos ||
+      detail.find("connect") != std::string::npos) {
+    cause = "cannot reach the endpoint " + location.endpoint;
+  } else if (detail.find("ACCESS_DENIED") != std::string::npos ||
+             detail.find("INVALID_ACCESS_KEY") != std::string::npos || detail.find("SIGNATURE") != std::string::npos ||
+             detail.find("403") != std::string::npos) {
     cause = "access denied: the credentials were rejected or may not use bucket '" + location.bucket +
             "' (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)";
-  } else if (detail.find("NETWORK_CONNECTION") != std::string::npos || detail.find("curlCode") != std::string::npos ||
-             detail.find("connect") != std::string::npos) {
-    cause = "cannot reach the endpoint " + location.endpoint;
   } else {
     cause = "cannot use bucket '" + location.bucket + "' at " + location.endpoint;
   }
@@ -321,7 +323,7 @@ class S3DatasetStore final : public DatasetStore {
       const afs::S3Options options = filesystem_->options();
       const S3Credentials credentials{options.GetAccessKey(), options.GetSecretKey(), options.GetSessionToken()};
       auto answer = PutIfAbsent(commit_target_, credentials, key, *file.contents);
-      if (!answer.ok()) return answer.status().WithMessage("cannot commit ", file.path, ": ", answer.status().message());
+      if (!answer.ok()) return answer.status();  // it names the object, the endpoint and the cause
       switch (answer->outcome) {
         case ConditionalPutOutcome::kCreated:
           return true;
