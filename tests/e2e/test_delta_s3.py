@@ -1,7 +1,8 @@
 """`consume --format delta --output s3://bucket/prefix` against the tests' S3 API server (moto, which
 honours `If-None-Match: *`): the table read back by delta-rs, DuckDB's delta_scan and Polars and
 checked by the log validator; SIGKILLs and two members; a commit version taken by another writer
-between recovery and commit (the 412 path); and destinations that cannot take a table."""
+between recovery and commit (the 412 path: committed at the next version, or fenced when that
+version moved the member's partition); and destinations that cannot take a table."""
 from __future__ import annotations
 
 import json
