@@ -22,12 +22,6 @@ arrow::Result<std::unique_ptr<Sink>> OpenSink(const SinkOptions& options) {
     return OpenPostgresSink(postgres);
   }
   if (!options.table.empty()) return arrow::Status::Invalid("--table applies to postgresql:// outputs only");
-  if (options.format == TableFormat::kDelta && options.output.starts_with("s3://")) {
-    // Commits must be put-if-absent, which Arrow's S3 file system cannot ask for.
-    return arrow::Status::Invalid("output ", postgres::RedactUri(options.output),
-                                  ": Delta tables are written to local directories only so far (S3 needs conditional "
-                                  "PUTs for the log's commits); use a directory, or the Parquet dataset on s3://");
-  }
   auto store = OpenDatasetStore(options.output);
   // A mistyped database URI (postgresq://user:secret@…) lands here: no message repeats a password.
   if (!store.ok()) return store.status().WithMessage(postgres::RedactUri(store.status().message()));

@@ -1,37 +1,95 @@
 """Independent readers of the Delta tables `consume --format delta` writes, none of them ours:
 delta-rs (PyPI deltalake), DuckDB's delta extension (loaded from its wheel, offline) and Polars;
-and a log validator written here from the protocol, that replays the JSON commits itself."""
+and a log validator written here from the protocol, that replays the JSON commits itself.
+
+A table is a local directory (a Path) or an S3Table on the tests' S3 server: each reader gets the
+server's endpoint and credentials its own way (delta-rs and Polars as storage_options, DuckDB as an
+S3 secret, which needs its httpfs extension, also loaded from its wheel), and the validator reads
+the objects through pyarrow's S3 client."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 import duckdb
 import duckdb_extension_delta
+import duckdb_extension_httpfs
 import polars as pl
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
+from pyarrow import fs as pafs
 
 DELTA_EXTENSION = (Path(duckdb_extension_delta.__file__).parent / "extensions" / f"v{duckdb.__version__}"
                    / "delta.duckdb_extension")
+HTTPFS_EXTENSION = (Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+                    / "httpfs.duckdb_extension")
 
 
-def duckdb_with_delta() -> duckdb.DuckDBPyConnection:
+@dataclass
+class S3Table:
+    """A table at s3://bucket/prefix on the tests' S3 server (s3_server.S3Server)."""
+    server: object
+    bucket: str
+    prefix: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def storage_options(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.server.access_key, "AWS_SECRET_ACCESS_KEY": self.server.secret_key,
+                "AWS_ENDPOINT_URL": self.server.endpoint, "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+Table = Path | S3Table
+
+
+def _uri(table: Table) -> str:
+    return table.uri if isinstance(table, S3Table) else str(table)
+
+
+def _storage_options(table: Table) -> dict[str, str] | None:
+    return table.storage_options() if isinstance(table, S3Table) else None
+
+
+def _filesystem(table: Table) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow file system and the table's root on it."""
+    if isinstance(table, S3Table):
+        return table.server.filesystem(), f"{table.bucket}/{table.prefix}"
+    return pafs.LocalFileSystem(), str(table)
+
+
+def open_delta_table(table: Table, version: int | None = None) -> DeltaTable:
+    return DeltaTable(_uri(table), version=version, storage_options=_storage_options(table))
+
+
+def duckdb_with_delta(table: Table | None = None) -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
     connection.execute(f"LOAD '{DELTA_EXTENSION}'")
+    if isinstance(table, S3Table):
+        connection.execute(f"LOAD '{HTTPFS_EXTENSION}'")
+        host = table.server.endpoint.removeprefix("http://")
+        connection.execute(f"CREATE SECRET (TYPE s3, KEY_ID '{table.server.access_key}', "
+                           f"SECRET '{table.server.secret_key}', REGION 'us-east-1', ENDPOINT '{host}', "
+                           "URL_STYLE 'path', USE_SSL false)")
     return connection
 
 
-def identities_by_reader(table: Path) -> dict[str, list[str]]:
+def identities_by_reader(table: Table) -> dict[str, list[str]]:
     """Each reader's rows as sorted "source_id:source_line" identities."""
     def ids(sources, lines) -> list[str]:
         return sorted(f"{s}:{n}" for s, n in zip(sources, lines))
 
-    arrow = DeltaTable(str(table)).to_pyarrow_table(columns=["source_id", "source_line"])
-    frame = pl.read_delta(str(table), columns=["source_id", "source_line"])
-    rows = duckdb_with_delta().sql(f"SELECT source_id, source_line FROM delta_scan('{table}')").fetchall()
+    arrow = open_delta_table(table).to_pyarrow_table(columns=["source_id", "source_line"])
+    frame = pl.read_delta(_uri(table), columns=["source_id", "source_line"], storage_options=_storage_options(table))
+    rows = duckdb_with_delta(table).sql(
+        f"SELECT source_id, source_line FROM delta_scan('{_uri(table)}')").fetchall()
     return {
         "delta-rs": ids(arrow.column("source_id").to_pylist(), arrow.column("source_line").to_pylist()),
         "polars": ids(frame["source_id"].to_list(), frame["source_line"].to_list()),
@@ -39,23 +97,37 @@ def identities_by_reader(table: Path) -> dict[str, list[str]]:
     }
 
 
-def assert_readers_see_exactly(table: Path, expected_ids: set[str]) -> None:
+def assert_readers_see_exactly(table: Table, expected_ids: set[str]) -> None:
     for reader, ids in identities_by_reader(table).items():
         assert len(ids) == len(expected_ids), f"{reader}: {len(ids)} rows, expected {len(expected_ids)}"
         assert set(ids) == expected_ids, f"{reader} read other rows"
 
 
-def commits(table: Path) -> list[tuple[int, list[dict]]]:
+def read_bytes(table: Table, path: str) -> bytes:
+    """A file of the table, by its path relative to the root."""
+    filesystem, root = _filesystem(table)
+    with filesystem.open_input_stream(f"{root}/{path}") as stream:
+        return stream.read()
+
+
+def log_names(table: Table) -> list[str]:
+    """The names of the objects in _delta_log/."""
+    filesystem, root = _filesystem(table)
+    selector = pafs.FileSelector(f"{root}/_delta_log", allow_not_found=True)
+    return sorted(info.base_name for info in filesystem.get_file_info(selector) if info.is_file)
+
+
+def commits(table: Table) -> list[tuple[int, list[dict]]]:
     """Every commit file, in version order, as its parsed actions; asserts the versions are contiguous
     from 0."""
-    log = table / "_delta_log"
-    versions = sorted(int(p.name[:20]) for p in log.glob("*.json"))
+    versions = sorted(int(name[:20]) for name in log_names(table) if name.endswith(".json"))
     assert versions == list(range(len(versions))), f"versions are not contiguous from 0: {versions}"
-    return [(v, [json.loads(line) for line in (log / f"{v:020d}.json").read_text().splitlines() if line])
+    return [(v, [json.loads(line) for line in read_bytes(table, f"_delta_log/{v:020d}.json").decode().splitlines()
+                 if line])
             for v in versions]
 
 
-def replay(table: Path, up_to: int | None = None) -> tuple[dict[str, dict], dict[str, int]]:
+def replay(table: Table, up_to: int | None = None) -> tuple[dict[str, dict], dict[str, int]]:
     """The snapshot's add actions by path and its txn versions by appId, from the JSON commits alone."""
     files: dict[str, dict] = {}
     txns: dict[str, int] = {}
@@ -81,15 +153,17 @@ def stats_value(value):
     return value
 
 
-def assert_log_is_valid(table: Path, group: str, topic: str, next_offsets: dict[int, int]) -> None:
+def assert_log_is_valid(table: Table, group: str, topic: str, next_offsets: dict[int, int]) -> None:
     """Contiguous versions; every add's size and stats equal its file's; the txn versions equal the
     offsets landed (the last offset of each partition, next_offsets minus one)."""
     files, txns = replay(table)
+    filesystem, root = _filesystem(table)
     for path, add in files.items():
-        data = table / path
-        assert data.stat().st_size == add["size"], path
+        data = f"{root}/{path}"
+        assert filesystem.get_file_info(data).size == add["size"], path
         stats = json.loads(add["stats"])
-        contents = pq.ParquetFile(data).read()
+        with filesystem.open_input_file(data) as source:
+            contents = pq.ParquetFile(source).read()
         assert stats["numRecords"] == contents.num_rows, path
         for name in contents.column_names:
             column = contents.column(name)

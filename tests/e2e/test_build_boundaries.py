@@ -79,6 +79,9 @@ def test_the_tree_as_it_is_keeps_the_layering(tree):
      "<librdkafka/rdkafka.h> (librdkafka is only for: kafka)"),
     ("src/sink/sink.cpp", "#include <libpq-fe.h>",
      "src/sink/sink.cpp:1: sink may not include <libpq-fe.h> (libpq is only for: sink/postgres)"),
+    ("src/sink/parquet/s3_store.cpp", "#include <curl/curl.h>",
+     "src/sink/parquet/s3_store.cpp:1: sink may not include <curl/curl.h> "
+     "(libcurl is only for: sink/parquet/s3_conditional_put.cpp)"),
 ])
 def test_a_reach_across_fails_the_build_before_anything_compiles(tree, plant, relative, line, expected):
     plant(relative, line)

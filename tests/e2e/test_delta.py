@@ -212,6 +212,3 @@ def test_refuses_tables_it_cannot_write_with_one_line_and_writes_nothing(broker,
     assert "partitioned by [], the events by [event_date]" in line, line
     line = one_line_refusal(broker, topic, other_schema, "--partition-by", "none")
     assert "column \"source_id\" is long, the events need string" in line, line
-
-    s3 = one_line_refusal(broker, topic, "s3://bucket/table")
-    assert "local directories only" in s3, s3

@@ -201,10 +201,24 @@ def test_report_on_s3_finds_the_same_drop_as_on_a_local_copy(s3_env, bucket, tmp
     assert report_body(on_s3.stdout) == report_body(on_disk.stdout)
 
 
+def free_port_containing_403() -> int:
+    """A closed port whose number holds "403", as an HTTP status in an error message would."""
+    for port in range(40300, 40400):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in 40300-40399")
+
+
 def bad_destinations(server, bucket: str, silent_port: int) -> list[tuple[str, dict, str]]:
     """(output, environment overrides, words the one-line message must contain)."""
     dead_port = free_port()
     return [
+        # A refused connection, not the credentials, even though the message then contains "403".
+        (s3_output(bucket), {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port_containing_403()}"}, "cannot reach"),
         # Accepts connections and never answers: the SDK's timeouts, not a hang.
         (s3_output(bucket), {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent_port}"}, "cannot reach"),
         (f"s3://no-such-bucket/{PREFIX}", {}, "does not exist"),

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
 #include <string_view>
+#include <thread>
 
 #include <arrow/filesystem/s3fs.h>
 #include <arrow/io/interfaces.h>
@@ -13,6 +15,7 @@
 #include "common/crash_point.h"
 #include "sink/parquet/concurrency.h"
 #include "sink/parquet/landed_files.h"
+#include "sink/parquet/s3_conditional_put.h"
 
 namespace clickstream::sink {
 
@@ -35,6 +38,9 @@ constexpr Patience kLandingPatience{3, 20, 3};
 // never answers: (1 + 1 retry) x 5 s at worst.
 constexpr Patience kStartupPatience{2, 5, 1};
 constexpr int64_t kFirstRetryDelayMs = 100;
+// A conditional PUT is retried on its own after a 409 (another writer's conditional write of the
+// same key in flight: the next try gets 412 or 200) or a transient failure; 1.5 s of back-off in all.
+constexpr int kConditionalPutAttempts = 5;
 
 // ---------------------------------------------------------------------------------------------
 // The process-wide S3 subsystem
@@ -151,6 +157,19 @@ struct S3Location {
   afs::S3Options options;
 };
 
+// Where the conditional PUTs go: the endpoint, region and addressing Arrow's S3 client uses for
+// these options (virtual-host style on AWS itself or when forced, path style on an endpoint
+// override), so they reach the objects Arrow lists and reads.
+S3PutTarget ConditionalPutTarget(const S3Location& location) {
+  S3PutTarget target;
+  target.scheme = location.options.scheme;
+  target.endpoint_override = location.options.endpoint_override;
+  target.region = location.options.region;
+  target.virtual_addressing = location.options.endpoint_override.empty() || location.options.force_virtual_addressing;
+  target.bucket = location.bucket;
+  return target;
+}
+
 arrow::Result<S3Location> ParseS3Location(const std::string& uri) {
   arrow::util::Uri parsed;
   if (!parsed.Parse(uri).ok()) return arrow::Status::Invalid(WithoutCredentials(uri), ": not a valid URI");
@@ -185,13 +204,15 @@ arrow::Result<S3Location> ParseS3Location(const std::string& uri) {
 arrow::Status BucketUnusable(const S3Location& location, const arrow::Status& error) {
   const std::string detail = OneLine(error.message());
   std::string cause;
-  if (detail.find("ACCESS_DENIED") != std::string::npos || detail.find("INVALID_ACCESS_KEY") != std::string::npos ||
-      detail.find("SIGNATURE") != std::string::npos || detail.find("403") != std::string::npos) {
+  // The network first: a refused connection to port 40375 also contains "403".
+  if (detail.find("NETWORK_CONNECTION") != std::string::npos || detail.find("curlCode") != std::string::npos ||
+      detail.find("connect") != std::string::npos) {
+    cause = "cannot reach the endpoint " + location.endpoint;
+  } else if (detail.find("ACCESS_DENIED") != std::string::npos ||
+             detail.find("INVALID_ACCESS_KEY") != std::string::npos || detail.find("SIGNATURE") != std::string::npos ||
+             detail.find("403") != std::string::npos) {
     cause = "access denied: the credentials were rejected or may not use bucket '" + location.bucket +
             "' (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)";
-  } else if (detail.find("NETWORK_CONNECTION") != std::string::npos || detail.find("curlCode") != std::string::npos ||
-             detail.find("connect") != std::string::npos) {
-    cause = "cannot reach the endpoint " + location.endpoint;
   } else {
     cause = "cannot use bucket '" + location.bucket + "' at " + location.endpoint;
   }
@@ -243,8 +264,12 @@ std::chrono::system_clock::time_point ToSystemTime(afs::TimePoint when) {
 
 class S3DatasetStore final : public DatasetStore {
  public:
-  S3DatasetStore(std::string description, std::string root, std::shared_ptr<afs::S3FileSystem> filesystem)
-      : description_(std::move(description)), root_(std::move(root)), filesystem_(std::move(filesystem)) {}
+  S3DatasetStore(std::string description, std::string root, std::shared_ptr<afs::S3FileSystem> filesystem,
+                 S3PutTarget commit_target)
+      : description_(std::move(description)),
+        root_(std::move(root)),
+        filesystem_(std::move(filesystem)),
+        commit_target_(std::move(commit_target)) {}
 
   std::string Describe() const override { return description_; }
   std::shared_ptr<afs::FileSystem> filesystem() const override { return filesystem_; }
@@ -284,11 +309,39 @@ class S3DatasetStore final : public DatasetStore {
     return arrow::Status::OK();
   }
 
+  // One PUT with If-None-Match: * (s3_conditional_put.h): 200 created, 412 taken. A try whose
+  // answer was lost (a timeout after sending, a 5xx) may have created the object, so a later 412,
+  // or running out of tries, is settled by reading the object back: it holds exactly these bytes
+  // (a commit names this member's token and round) only if this writer created it.
   arrow::Result<bool> CreateExclusive(const NewFile& file) override {
-    // Arrow's S3FileSystem cannot send a conditional PUT (If-None-Match), so an exclusive create
-    // cannot be had through it; a Delta table's commits need one (see docs/delta-lake-design.md).
-    return arrow::Status::NotImplemented("exclusive creates (conditional PUTs) are not supported on ",
-                                         description_, " yet: cannot commit ", file.path);
+    const std::string key = KeyOf(file.path).substr(commit_target_.bucket.size() + 1);
+    bool may_be_ours = false;
+    std::string cause;
+    for (int attempt = 0; attempt < kConditionalPutAttempts; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(kFirstRetryDelayMs << (attempt - 1)));
+      // Asked each time: temporary credentials (STS, instance roles) are refreshed by Arrow's provider.
+      const afs::S3Options options = filesystem_->options();
+      const S3Credentials credentials{options.GetAccessKey(), options.GetSecretKey(), options.GetSessionToken()};
+      auto answer = PutIfAbsent(commit_target_, credentials, key, *file.contents);
+      if (!answer.ok()) return answer.status();  // it names the object, the endpoint and the cause
+      switch (answer->outcome) {
+        case ConditionalPutOutcome::kCreated:
+          return true;
+        case ConditionalPutOutcome::kExists:
+          return may_be_ours ? HoldsExactly(file) : false;
+        case ConditionalPutOutcome::kConflict:
+        case ConditionalPutOutcome::kTransient:
+          may_be_ours = may_be_ours || answer->may_have_arrived;
+          cause = answer->cause;
+          break;
+      }
+    }
+    if (may_be_ours) {
+      ARROW_ASSIGN_OR_RAISE(const afs::FileInfo info, filesystem_->GetFileInfo(KeyOf(file.path)));
+      if (info.type() != afs::FileType::NotFound) return HoldsExactly(file);
+    }
+    return arrow::Status::IOError("cannot commit s3://", KeyOf(file.path), " after ", kConditionalPutAttempts,
+                                  " tries: ", cause);
   }
 
   arrow::Status Remove(const std::string& path) override {
@@ -312,9 +365,17 @@ class S3DatasetStore final : public DatasetStore {
     return arrow::Status::IOError("cannot upload s3://", KeyOf(file.path), ": ", OneLine(status.message()));
   }
 
+  arrow::Result<bool> HoldsExactly(const NewFile& file) {
+    ARROW_ASSIGN_OR_RAISE(auto input, filesystem_->OpenInputFile(KeyOf(file.path)));
+    ARROW_ASSIGN_OR_RAISE(const int64_t size, input->GetSize());
+    ARROW_ASSIGN_OR_RAISE(const auto stored, input->ReadAt(0, size));
+    return stored->Equals(*file.contents);
+  }
+
   std::string description_;
   std::string root_;
   std::shared_ptr<afs::S3FileSystem> filesystem_;
+  S3PutTarget commit_target_;
 };
 
 }  // namespace
@@ -327,7 +388,8 @@ arrow::Result<std::unique_ptr<DatasetStore>> OpenS3DatasetStore(const std::strin
   ARROW_RETURN_NOT_OK(CheckBucket(**probe, location));
   auto filesystem = afs::S3FileSystem::Make(WithPatience(location.options, kLandingPatience));
   if (!filesystem.ok()) return BucketUnusable(location, filesystem.status());
-  return std::make_unique<S3DatasetStore>(location.description, location.root, *std::move(filesystem));
+  return std::make_unique<S3DatasetStore>(location.description, location.root, *std::move(filesystem),
+                                          ConditionalPutTarget(location));
 }
 
 ObjectStoreSubsystem::~ObjectStoreSubsystem() {
