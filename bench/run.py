@@ -1017,7 +1017,7 @@ def main() -> int:
     only = None
     if args.only is not None:
         only = [key.strip() for key in args.only.split(",") if key.strip()]
-        unknown = [key for key in only if key not in dict((key, name) for name, key in STAGES)]
+        unknown = [key for key in only if key not in {known for _, known in STAGES}]
         if unknown or not only:
             parser.error(f"--only: unknown stage {', '.join(unknown) or '(none given)'}; "
                          f"the stages are {', '.join(key for _, key in STAGES)}")
