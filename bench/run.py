@@ -40,7 +40,8 @@ DEFAULT_EVENTS = 2_756_101
 
 REQUIRED_KEYS = [
     "events", "generate_seconds", "producer_eps", "kcat_produce_eps", "producer_vs_kcat",
-    "consumer_eps", "kcat_consume_eps", "consumer_vs_kcat", "consumer_vs_kcat_large_batch", "python_producer_eps",
+    "consumer_eps", "kcat_consume_eps", "consumer_vs_kcat", "consumer_vs_kcat_large_batch", "metrics_overhead",
+    "python_producer_eps",
     "python_consumer_eps", "producer_vs_python", "consumer_vs_python", "producer_peak_rss_mb_1x",
     "producer_peak_rss_mb_10x", "consumer_peak_rss_mb_1x", "consumer_peak_rss_mb_10x", "csv_bytes",
     "parquet_bytes", "csv_to_parquet_ratio", "csv_to_parquet_ratio_large_batch",
@@ -229,6 +230,83 @@ def head_csv(source: Path, target: Path, rows: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Metrics overhead
+
+METRICS_ADDRESS = re.compile(r"metrics on http://([^/\s]+)/metrics")
+LANDED_SAMPLE = re.compile(r"^clickstream_consume_events_landed_total\{[^}]*\} (\S+)$", re.M)
+SCRAPE_INTERVAL_S = 1.0
+# Pairs of consumer runs without and with --metrics-listen, at the least (more with --rounds).
+METRICS_PAIRS = 3
+
+
+class MetricsScraper:
+    """Fetches a consumer's /metrics every SCRAPE_INTERVAL_S, as a Prometheus scraping it would,
+    from the moment the consumer says where its port is until it exits. A scrape counts only when
+    it answers 200 with an exposition of clickstream's; the most events landed that one showed is
+    kept, to check that the scrapes saw the run."""
+
+    def __init__(self, child: Child):
+        self.child = child
+        self.scrapes = 0
+        self.landed_seen = 0.0
+        self.failures: list[str] = []
+        self.address = ""
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def __enter__(self) -> "MetricsScraper":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def finishing(self) -> bool:
+        """The consumer is past its last landing (its port closes as it exits)."""
+        return self.child.proc.poll() is not None or \
+            "no new message" in self.child.stderr_path.read_text(errors="replace")
+
+    def run(self) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + 60
+        while not self.address:
+            found = METRICS_ADDRESS.search(self.child.stderr_path.read_text(errors="replace"))
+            if found:
+                self.address = found.group(1)
+            elif self.stopped.wait(0.02) or time.monotonic() > deadline:
+                self.failures.append("the consumer never said where its metrics are")
+                return
+        next_at = time.monotonic()
+        while not self.stopped.is_set():
+            try:
+                with urllib.request.urlopen(f"http://{self.address}/metrics", timeout=5) as response:
+                    body = response.read().decode()
+                landed = LANDED_SAMPLE.search(body)
+                if landed:
+                    self.landed_seen = max(self.landed_seen, float(landed.group(1)))
+                # Before the consumer is set up, the exposition holds the build info alone.
+                if response.status == 200 and "clickstream_build_info" in body:
+                    self.scrapes += 1
+                else:
+                    self.failures.append(f"HTTP {response.status} without clickstream_build_info")
+            except OSError as error:
+                if not self.finishing():
+                    self.failures.append(str(error))
+            next_at += SCRAPE_INTERVAL_S
+            self.stopped.wait(max(0.0, next_at - time.monotonic()))
+
+
+def median_pair_ratio(without: list[float], with_metrics: list[float]) -> tuple[float, list[float]]:
+    """The median of with/without over runs paired in the order they ran, and the ratios."""
+    if len(without) != len(with_metrics) or not without:
+        raise ValueError(f"{len(without)} runs without metrics against {len(with_metrics)} with")
+    ratios = [w / wo for wo, w in zip(without, with_metrics)]
+    return statistics.median(ratios), ratios
+
+
+# ---------------------------------------------------------------------------------------------
 # The benchmark
 
 @dataclass
@@ -302,10 +380,21 @@ class Bench:
             raise StageFailed(f"{name}: {delivered} messages in the topic, expected {events}")
         return measured
 
-    def consume(self, topic: str, output: Path, name: str, events: int, *extra) -> Measured:
-        measured = measure(name, self.clickstream(
+    def consume(self, topic: str, output: Path, name: str, events: int, *extra, scraped: bool = False) -> Measured:
+        """`scraped`: with --metrics-listen and a MetricsScraper on it (its counts in self.last_scraper)."""
+        metrics = ["--metrics-listen", "127.0.0.1:0"] if scraped else []
+        child = Child(name, self.clickstream(
             "consume", "--output", output, "-b", self.broker.bootstrap, "-t", topic,
-            "-g", fresh_name("group"), "--exit-when-idle-ms", IDLE_MS, *extra), self.logs).check()
+            "-g", fresh_name("group"), "--exit-when-idle-ms", IDLE_MS, *metrics, *extra), self.logs)
+        if scraped:
+            with MetricsScraper(child) as self.last_scraper:
+                measured = child.wait(1800)
+        else:
+            measured = child.wait(1800)
+        measured.check()
+        if scraped and (self.last_scraper.failures or not self.last_scraper.scrapes):
+            raise StageFailed(f"{name}: {self.last_scraper.scrapes} scrapes of /metrics answered, "
+                              f"{len(self.last_scraper.failures)} failed: {self.last_scraper.failures[:3]}")
         rows = parquet_rows(output)
         if rows != events:
             raise StageFailed(f"{name}: {rows} rows landed, expected {events}")
@@ -383,6 +472,41 @@ class Bench:
                     eps=round(self.results["consumer_eps"]), files=self.results["parquet_files"],
                     parquet_bytes=self.results["parquet_bytes"])
         self.landed_default = output
+
+    def stage_metrics_overhead(self) -> None:
+        """What --metrics-listen costs while a scraper fetches /metrics every second: consumer runs at
+        the defaults on the consume stage's topic, without and with, alternating (without, with,
+        without, with, ...) so a slow moment of the shared machine falls on both sides; the figure is
+        the median of the pairs' with/without events/s."""
+        if not getattr(self, "topic_filled_by_clickstream", False):
+            raise StageFailed("no topic filled by `clickstream produce` to read")
+        pairs = max(METRICS_PAIRS, self.profile.rounds)
+        eps: dict[bool, list[float]] = {False: [], True: []}
+        scrapes = []
+        for number in range(1, pairs + 1):
+            for scraped in (False, True):
+                side = "with" if scraped else "without"
+                output = self.work / f"landed-metrics-{side}-{number}"
+                measured = self.consume(self.topic, output, f"clickstream-consume-metrics-{side}-{number}",
+                                        self.events, scraped=scraped)
+                shutil.rmtree(output)
+                eps[scraped].append(self.events / (measured.seconds - IDLE_MS / 1000))
+                extra = {"scrapes": self.last_scraper.scrapes,
+                         "most_landed_scraped": int(self.last_scraper.landed_seen)} if scraped else {}
+                self.record(f"clickstream consume, pair {number} {side} --metrics-listen"
+                            + (" (/metrics every 1 s)" if scraped else ""), measured, self.events,
+                            eps=round(eps[scraped][-1]), **extra)
+                if scraped:
+                    scrapes.append(self.last_scraper.scrapes)
+        self.results["metrics_overhead"], ratios = median_pair_ratio(eps[False], eps[True])
+        self.results["metrics_overhead_rounds"] = [round(ratio, 4) for ratio in ratios]
+        self.results["consumer_eps_without_metrics_rounds"] = [round(value) for value in eps[False]]
+        self.results["consumer_eps_with_metrics_rounds"] = [round(value) for value in eps[True]]
+        self.results["metrics_scrapes_rounds"] = scrapes
+        self.notes.append(f"Metrics overhead: {pairs} pairs of `clickstream consume` at the defaults on the "
+                          "consume stage's topic, each pair without `--metrics-listen` then with it while the "
+                          f"bench fetched /metrics every {SCRAPE_INTERVAL_S:g} s; metrics_overhead is the "
+                          "median of the pairs' with/without events/s (each pair in metrics_overhead_rounds).")
 
     def stage_more_rounds(self) -> None:
         """More rounds of the four runs the headline ratios compare (produce, kcat -P, kcat -C,
@@ -779,11 +903,13 @@ EXTRA_KEYS = [
     "s3_vs_local_consumer", "compact_seconds", "duckdb_group_by_seconds_landed",
     "duckdb_group_by_seconds_compacted",
     "producer_eps_rounds", "kcat_produce_eps_rounds", "kcat_consume_eps_rounds", "consumer_eps_rounds",
+    "metrics_overhead_rounds", "consumer_eps_without_metrics_rounds", "consumer_eps_with_metrics_rounds",
+    "metrics_scrapes_rounds",
 ]
 
 TARGETS = {
     "producer_vs_kcat": (">=", 1.0), "consumer_vs_kcat": (">=", 0.3),
-    "consumer_vs_kcat_large_batch": (">=", 0.5),
+    "consumer_vs_kcat_large_batch": (">=", 0.5), "metrics_overhead": (">=", 0.98),
     "producer_vs_python": (">=", 100), "consumer_vs_python": (">=", 30),
     "csv_to_parquet_ratio_large_batch": (">=", 8), "parquet_vs_pyarrow_size": ("<=", 1.1),
     "landed_vs_duckdb_size_large_batch": ("<=", 1.5), "landed_vs_duckdb_size_defaults": ("<=", 3),
@@ -855,10 +981,28 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The stages after generate, in the order they run: (name, key); the key names the method
+# stage_<key> and is what --only takes.
+STAGES = [("clickstream produce", "produce"),
+          ("kcat produce", "kcat_produce"),
+          ("kcat consume", "kcat_consume"),
+          ("duckdb size", "duckdb_size"),
+          ("clickstream consume", "consume"),
+          ("metrics overhead", "metrics_overhead"),
+          ("more rounds of the compared runs", "more_rounds"),
+          ("compact", "compact"),
+          ("clickstream consume to PostgreSQL", "postgres_consume"),
+          ("large batch and pyarrow size", "large_batch"),
+          ("clickstream consume into S3", "s3"),
+          ("Python baseline", "python"),
+          ("memory 1x/10x", "memory"),
+          ("latency", "latency")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small dataset, about a minute or two")
-    parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results",
+    parser.add_argument("--results-dir", type=Path,
                         help="where latest.md and latest.json go (default bench/results)")
     parser.add_argument("--csv", type=Path, help="benchmark this CSV instead of generating one")
     parser.add_argument("--keep-work", action="store_true", help="keep the temporary directory")
@@ -866,7 +1010,21 @@ def main() -> int:
                         help="rounds of the runs the headline ratios compare (default: 3, 1 with --quick)")
     parser.add_argument("--peers", action="store_true",
                         help="also run the peers: Kafka's perf tools and Spark (bench/peer_stages.py)")
+    parser.add_argument("--only", metavar="STAGE,...",
+                        help="run only these stages after generate (needs --results-dir): "
+                             + ",".join(key for _, key in STAGES) + "; e.g. produce,consume,metrics_overhead")
     args = parser.parse_args()
+    only = None
+    if args.only is not None:
+        only = [key.strip() for key in args.only.split(",") if key.strip()]
+        unknown = [key for key in only if key not in {known for _, known in STAGES}]
+        if unknown or not only:
+            parser.error(f"--only: unknown stage {', '.join(unknown) or '(none given)'}; "
+                         f"the stages are {', '.join(key for _, key in STAGES)}")
+        if args.results_dir is None:
+            parser.error("--only needs --results-dir: a partial run must not replace bench/results/latest.*")
+    if args.results_dir is None:
+        args.results_dir = ROOT / "bench" / "results"
 
     profile = QUICK if args.quick else FULL
     if args.rounds is not None:
@@ -899,23 +1057,15 @@ def main() -> int:
             bench.missing.append("every later stage: no dataset (generate is missing; --csv FILE runs on "
                                  "an existing CSV)")
         else:
-            for name, stage in (("clickstream produce", bench.stage_produce),
-                                ("kcat produce", bench.stage_kcat_produce),
-                                ("kcat consume", bench.stage_kcat_consume),
-                                ("duckdb size", bench.stage_duckdb_size),
-                                ("clickstream consume", bench.stage_consume),
-                                ("more rounds of the compared runs", bench.stage_more_rounds),
-                                ("compact", bench.stage_compact),
-                                ("clickstream consume to PostgreSQL", bench.stage_postgres_consume),
-                                ("large batch and pyarrow size", bench.stage_large_batch),
-                                ("clickstream consume into S3", bench.stage_s3),
-                                ("Python baseline", bench.stage_python),
-                                ("memory 1x/10x", bench.stage_memory),
-                                ("latency", bench.stage_latency)):
-                bench.run_stage(name, stage)
+            for name, key in STAGES:
+                if only is None or key in only:
+                    bench.run_stage(name, getattr(bench, f"stage_{key}"))
             if peers:
                 peers.run()
         bench.ratios()
+        if only:
+            bench.notes.append(f"A partial run (--only {','.join(only)}): the figures of the other stages "
+                               "were not measured and are null.")
     finally:
         broker.stop()
         if args.keep_work:
@@ -928,7 +1078,7 @@ def main() -> int:
     results = {key: (round(value, 4) if isinstance(value, float) else value) for key, value in results.items()}
     report_info["machine"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
     report = {
-        "mode": "quick" if args.quick else "full",
+        "mode": ("quick" if args.quick else "full") + (f", only {','.join(only)}" if only else ""),
         "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "total_seconds": round(time.monotonic() - started_at, 1),
         "profile": profile.__dict__,

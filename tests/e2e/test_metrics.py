@@ -4,8 +4,10 @@ prometheus_client parser."""
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -14,9 +16,12 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.dataset as ds
+import pytest
 
-from helpers import create_topic, kcat_produce
-from test_consume import KEY_DELIMITER, ConsumerProcess, consume_args, event_lines, poison_messages
+from helpers import create_topic, free_port, kcat_produce
+from test_consume import (FAST_SESSION, KEY_DELIMITER, ConsumerProcess, all_ids, consume_args, event_lines,
+                          poison_messages)
+from test_postgres import PASSWORD, PostgresServer, assert_exactly_in_table, table_for
 
 EVENTS = 3_000
 PARTITIONS = 3
@@ -181,6 +186,84 @@ def test_ready_goes_false_while_the_destination_fails_and_true_after(broker, top
     finally:
         prometheus_server.remove_target(topic)
         stop(consumer)
+
+
+def scraped(address: str, name: str, topic: str) -> float | None:
+    """One sample of the topic's metric as /metrics shows it now, None while it has none."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values = [sample.value for family in text_string_to_metric_families(get(f"http://{address}/metrics")[1])
+              for sample in family.samples if sample.name == name and sample.labels.get("topic") == topic]
+    assert len(values) <= 1, values
+    return values[0] if values else None
+
+
+def poll_until(consumer: ConsumerProcess, what: str, check, timeout: float = 60):
+    """Polls `check` until it returns something true; the consumer must keep running meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert consumer.process.poll() is None, f"consumer exited while waiting for {what}:\n{consumer.stderr()}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout}s:\n{consumer.stderr()[-3000:]}"
+        time.sleep(0.2)
+    return result
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test's own, which it stops and starts: the session's `postgres`
+    stays up for the other tests. Not under pytest's base directory, for the reason test_postgres
+    gives."""
+    data_dir = Path(tempfile.mkdtemp(prefix="clickstream-pg-"))
+    instance = PostgresServer(data_dir, free_port())
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_ready_goes_false_while_postgresql_is_down_and_true_after_it_is_back(broker, topic, tmp_path, own_postgres):
+    """The server stopped mid-run: the round retries (--write-retry-ms outlasts the outage), /ready
+    says which destination fails, and once the server is back every event lands once."""
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    table = table_for(topic)
+    consumer = ConsumerProcess(tmp_path, "pg-outage", [
+        "-b", broker.bootstrap, "-t", topic, "-o", own_postgres.uri, "--table", table, "-g", "g-pg-ready",
+        *FAST_SESSION, "--metrics-listen", "127.0.0.1:0", "--flush-interval-ms", "200",
+        "--write-retry-ms", "300000"])
+    try:
+        address = metrics_address(consumer)
+        landed = "clickstream_consume_events_landed_total"
+        failing = "clickstream_consume_landing_failing"
+        kcat_produce(broker.bootstrap, topic, event_lines(300), key_delimiter=KEY_DELIMITER)
+        poll_until(consumer, "300 events landed", lambda: scraped(address, landed, topic) == 300)
+        assert scraped(address, failing, topic) == 0
+        assert get(f"http://{address}/ready") == (200, "ready\n")
+
+        own_postgres.stop()
+        kcat_produce(broker.bootstrap, topic, event_lines(300, start=300), key_delimiter=KEY_DELIMITER)
+        poll_until(consumer, "landing_failing 1", lambda: scraped(address, failing, topic) == 1)
+        status, body = poll_until(consumer, "/ready 503", lambda: (r := get(f"http://{address}/ready"))[0] == 503 and r)
+        port = own_postgres.port
+        assert body.startswith(f"not ready: landing into PostgreSQL table public.{table} at "
+                               f"postgresql://clickstream@127.0.0.1:{port}/clickstream keeps failing"), body
+        assert PASSWORD not in body
+        # Down across several attempts of the backoff (200, 400, 800 ms...), not only the first.
+        poll_until(consumer, "3 write retries",
+                   lambda: scraped(address, "clickstream_consume_write_retries_total", topic) >= 3)
+        assert scraped(address, failing, topic) == 1 and get(f"http://{address}/ready")[0] == 503
+        assert scraped(address, landed, topic) == 300
+
+        own_postgres.start()
+        poll_until(consumer, "600 events landed", lambda: scraped(address, landed, topic) == 600)
+        poll_until(consumer, "landing_failing 0", lambda: scraped(address, failing, topic) == 0)
+        # The gauge and /ready are set one after the other: poll for the second as well.
+        poll_until(consumer, "/ready 200", lambda: get(f"http://{address}/ready") == (200, "ready\n"))
+    finally:
+        stop(consumer)
+    assert_exactly_in_table(own_postgres, table, all_ids(600))
+    assert "retrying in" in consumer.stderr() and "giving up" not in consumer.stderr()
 
 
 def test_an_unusable_metrics_address_is_one_line_and_a_usage_error(tmp_path):

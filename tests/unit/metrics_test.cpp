@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -86,6 +87,21 @@ TEST(Metrics, TheStatusPortServesMetricsHealthAndReadiness) {
   auto second = http::StatusServer::Start(address, &registry, &readiness);
   ASSERT_FALSE(second.ok());
   EXPECT_TRUE(second.status().IsInvalid());
+}
+
+// civetweb's listening thread polls for up to 2 s between looks at its stop flag: stopping must
+// not wait for that poll to time out.
+TEST(Metrics, TheStatusServerStopsAtOnce) {
+  metrics::Registry registry;
+  metrics::Readiness readiness;
+  for (int i = 0; i < 3; ++i) {
+    auto server = http::StatusServer::Start("127.0.0.1:0", &registry, &readiness);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    EXPECT_NE(Get((*server)->address(), "/health").find("200 OK"), std::string::npos);
+    const auto started = std::chrono::steady_clock::now();
+    server->reset();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(500));
+  }
 }
 
 TEST(Metrics, ListenAddressesAreHostAndPort) {
