@@ -18,6 +18,10 @@ from helpers import ROOT
 NOT_COPIED = {".git", ".venv", ".cache", ".kafka", ".postgres", "demo-output", "__pycache__", ".pytest_cache"}
 
 
+_UAP_CORE_VERSION = (ROOT / "cmake" / "uap-core.txt").read_text().split()[0]
+UAP_CORE_RULES = ROOT / ".cache" / f"uap-core-{_UAP_CORE_VERSION}" / "regexes.yaml"
+
+
 def _ignore(directory: str, names: list[str]) -> set[str]:
     top = Path(directory) == ROOT
     return {name for name in names
@@ -31,7 +35,9 @@ def tree(tmp_path_factory) -> Path:
     shutil.copytree(ROOT, copy, ignore=_ignore, symlinks=True)
     configure = subprocess.run(
         ["cmake", "-S", str(copy), "-B", str(copy / "build"), "-G", "Ninja",
-         f"-DCLICKSTREAM_PYTHON={sys.executable}"],
+         f"-DCLICKSTREAM_PYTHON={sys.executable}",
+         # The user-agent rules scripts/setup fetched, from this tree's cache (not copied).
+         f"-DCLICKSTREAM_UAP_CORE_RULES={UAP_CORE_RULES}"],
         capture_output=True, text=True, timeout=120)
     assert configure.returncode == 0, configure.stdout + configure.stderr
     return copy
