@@ -1,12 +1,13 @@
 // clickstream: generate or replay a clickstream through Apache Kafka, land it exactly once as
 // Parquet (a directory or S3) or in PostgreSQL, compact the Parquet and report on what landed.
 // CLI wiring only; each subcommand's flags and action live in src/cli/.
-#include <iostream>
+#include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/log_flag.h"
 #include "sink/parquet/s3_store.h"
 
 int main(int argc, char** argv) {
@@ -27,6 +28,9 @@ int main(int argc, char** argv) {
 
   const std::vector<Command> commands = {AddGenerateCommand(app), AddProduceCommand(app), AddConsumeCommand(app),
                                          AddReportCommand(app), AddCompactCommand(app), AddSchemaCommand(app)};
+  // Every subcommand takes it, so none can write a stderr line a log shipper cannot parse.
+  std::string log_format = "human";
+  for (const Command& command : commands) AddLogFormatFlag(command.app, &log_format);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -36,11 +40,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message and the usage hint
+    ReportUsageError(app, e, ArgumentsAskForJsonLogs(argc, argv));
     return kExitUsage;
   }
   for (const Command& command : commands) {
-    if (command.app->parsed()) return command.run();
+    if (!command.app->parsed()) continue;
+    if (!ApplyLogFormatFlag(log_format, command.app->get_name())) return kExitUsage;
+    return command.run();
   }
   return kExitUsage;
 }

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/metrics_flag.h"
+#include "common/log.h"
 #include "sink/parquet/compaction.h"
 
 namespace clickstream::cli {
@@ -91,7 +92,7 @@ std::string Megabytes(int64_t bytes) { return fmt::format("{:.1f} MB", static_ca
 int RunCompact(const CompactFlags& flags) {
   const auto min_age = ParseAge(flags.min_age);
   if (!min_age) {
-    std::cerr << "clickstream compact: --min-age " << flags.min_age << ": expected e.g. 0, 90s, 15m, 1h or 2d\n";
+    LogCommandError("compact", "--min-age " + flags.min_age + ": expected e.g. 0, 90s, 15m, 1h or 2d");
     return kExitUsage;
   }
   sink::CompactionOptions options;
@@ -99,16 +100,23 @@ int RunCompact(const CompactFlags& flags) {
   options.min_age = *min_age;
   Monitoring monitoring;
   if (const arrow::Status served = monitoring.Serve(flags.metrics_listen, "compact"); !served.ok()) {
-    std::cerr << "clickstream compact: " << served.message() << "\n";
+    LogCommandError("compact", served.message());
     return kExitUsage;
   }
   std::optional<CompactMetrics> metrics;
   if (monitoring.server) metrics.emplace(&monitoring.registry);
   monitoring.readiness.SetReady();
-  const bool terminal = ::isatty(STDERR_FILENO) == 1;
-  if (terminal || metrics) {
-    options.on_progress = [terminal, &metrics](const sink::CompactionProgress& progress) {
+  // A log shipper gets one line per day, never the live line.
+  const bool json = JsonLogs();
+  const bool terminal = ::isatty(STDERR_FILENO) == 1 && !json;
+  if (terminal || json || metrics) {
+    options.on_progress = [terminal, json, &metrics](const sink::CompactionProgress& progress) {
       if (metrics) metrics->Publish(progress);
+      if (json) {
+        Log(LogLevel::kInfo, "compact",
+            fmt::format("{}/{} days ({})", progress.days_done, progress.days_total, progress.directory),
+            {{"days_done", progress.days_done}, {"days_total", progress.days_total}, {"path", progress.directory}});
+      }
       if (!terminal) return;
       std::cerr << fmt::format("\rcompact: {}/{} days ({})\x1b[K", progress.days_done, progress.days_total,
                                progress.directory)
@@ -119,7 +127,7 @@ int RunCompact(const CompactFlags& flags) {
   if (metrics) metrics->PublishDuration();
   if (terminal) std::cerr << "\r\x1b[K" << std::flush;
   if (!summary.ok()) {
-    std::cerr << "clickstream compact: " << summary.status().message() << "\n";
+    LogCommandError("compact", summary.status().message());
     return summary.status().IsInvalid() ? kExitUsage : kExitFailed;
   }
   std::cout << fmt::format("compacted {} days in {:.2f} s: {} files, {} before; {} files, {} after", summary->days_compacted,

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "common/log.h"
 #include "cli/kafka_flags.h"
 #include "cli/metrics_flag.h"
 #include "common/stop_signal.h"
@@ -78,7 +79,7 @@ Command AddConsumeCommand(CLI::App& root) {
     options->format = *format == "delta" ? sink::TableFormat::kDelta : sink::TableFormat::kParquetDataset;
     Monitoring monitoring;
     if (const arrow::Status served = monitoring.Serve(*metrics_listen, "consume"); !served.ok()) {
-      std::cerr << "clickstream consume: " << served.message() << '\n';
+      LogCommandError("consume", served.message());
       return kExitUsage;
     }
     // librdkafka's statistics are only worth their JSON when somebody scrapes them.
@@ -86,7 +87,7 @@ Command AddConsumeCommand(CLI::App& root) {
     const StopSignal& stop = InstallStopSignalHandlers();
     const auto result = consume::RunConsume(*options, stop.requested, {&monitoring.registry, &monitoring.readiness});
     if (!result.ok()) {
-      std::cerr << "clickstream consume: " << result.status().message() << '\n';
+      LogCommandError("consume", result.status().message());
       return result.status().IsInvalid() ? kExitUsage : kExitFailed;
     }
     return kExitOk;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "common/log.h"
 #include "generate/csv_writer.h"
 #include "generate/generator.h"
 
@@ -40,12 +41,12 @@ Command AddGenerateCommand(CLI::App& root) {
   command.run = [settings] {
     const auto options = generate::ResolveGenerateOptions(settings->flags);
     if (!options.ok()) {
-      std::cerr << "clickstream generate: " << options.status().message() << "\n";
+      LogCommandError("generate", options.status().message());
       return kExitUsage;
     }
     const arrow::Status status = generate::WriteClickstreamCsv(*options, settings->output);
     if (!status.ok()) {
-      std::cerr << "clickstream generate: " << status.message() << "\n";
+      LogCommandError("generate", status.message());
       return kExitFailed;
     }
     return kExitOk;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/log.h"
 #include "kafka/config.h"
 
 namespace clickstream::cli {
@@ -22,7 +23,8 @@ Monitoring::Monitoring() {
 arrow::Status Monitoring::Serve(const std::string& listen, std::string_view command) {
   if (listen.empty()) return arrow::Status::OK();
   ARROW_ASSIGN_OR_RAISE(server, http::StatusServer::Start(listen, &registry, &readiness));
-  fmt::print(stderr, "{}: metrics on http://{}/metrics\n", command, server->address());
+  Log(LogLevel::kInfo, command, fmt::format("metrics on http://{}/metrics", server->address()),
+      {{"address", server->address()}});
   return arrow::Status::OK();
 }
 

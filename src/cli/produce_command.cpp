@@ -2,13 +2,14 @@
 
 #include <csignal>
 #include <cstdio>
-#include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/kafka_flags.h"
 #include "cli/metrics_flag.h"
+#include "common/log.h"
 #include "common/stop_signal.h"
 #include "kafka/admin.h"
 #include "kafka/config.h"
@@ -40,8 +41,13 @@ struct FileCloser {
 };
 
 int Fail(int code, const std::string& message) {
-  std::cerr << "clickstream produce: " << message << "\n";
+  LogCommandError("produce", message);
   return code;
+}
+
+std::vector<LogField> SummaryFields(const produce::ReplaySummary& summary) {
+  return {{"read", summary.read},         {"sent", summary.sent},     {"delivered", summary.delivered},
+          {"rejected", summary.rejected}, {"failed", summary.failed}, {"seconds", summary.elapsed_seconds}};
 }
 
 int ExitCodeFor(const produce::ReplaySummary& summary) {
@@ -78,8 +84,11 @@ int RunProduce(const ProduceFlags& flags) {
   if (!reachable.ok()) return Fail(kExitUsage, reachable.message());
   auto created = kafka::EnsureTopic(flags.kafka, {flags.kafka.topic, flags.partitions, flags.replication_factor});
   if (!created.ok()) return Fail(kExitFailed, created.status().message());
-  if (*created) std::cerr << "produce: created topic " << flags.kafka.topic << " with " << flags.partitions
-                          << " partitions\n";
+  if (*created) {
+    Log(LogLevel::kInfo, "produce",
+        "created topic " + flags.kafka.topic + " with " + std::to_string(flags.partitions) + " partitions",
+        {{"topic", flags.kafka.topic}, {"partitions", flags.partitions}});
+  }
 
   produce::ReplayOptions options;
   options.topic = flags.kafka.topic;
@@ -87,18 +96,21 @@ int RunProduce(const ProduceFlags& flags) {
   options.pacing.speed = flags.speed;
   options.limit = flags.limit;
   options.strict = flags.strict;
-  options.progress_line = flags.progress || (!flags.no_progress && isatty(fileno(stderr)));
+  // A live line is for people: a log shipper gets the periodic lines, each one JSON object.
+  options.progress_line = !JsonLogs() && (flags.progress || (!flags.no_progress && isatty(fileno(stderr))));
   auto summary = produce::Replay(source->get(), std::move(*conf), options, stop, rejects, stderr,
                                  {monitoring.server ? &monitoring.registry : nullptr, &monitoring.readiness});
   if (!summary.ok()) return Fail(kExitUsage, summary.status().message());  // the producer could not start
   if (rejects_file) std::fflush(rejects_file.get());
 
-  if (!summary->input_error.empty()) std::cerr << "clickstream produce: " << summary->input_error << "\n";
-  std::cerr << "produce: " << produce::FormatSummary(*summary) << "\n";
-  if (summary->stopped_by_strict) std::cerr << "produce: stopped at the first bad row (--strict)\n";
+  if (!summary->input_error.empty()) LogCommandError("produce", summary->input_error);
+  Log(LogLevel::kInfo, "produce", produce::FormatSummary(*summary), SummaryFields(*summary));
+  if (summary->stopped_by_strict) Log(LogLevel::kError, "produce", "stopped at the first bad row (--strict)");
   if (summary->failed > 0) {
-    std::cerr << "produce: " << summary->failed << " events were not delivered"
-              << (summary->first_failure.empty() ? "" : " (first error: " + summary->first_failure + ")") << "\n";
+    Log(LogLevel::kError, "produce",
+        std::to_string(summary->failed) + " events were not delivered" +
+            (summary->first_failure.empty() ? "" : " (first error: " + summary->first_failure + ")"),
+        {{"failed", summary->failed}, {"first_error", summary->first_failure}});
   }
   return ExitCodeFor(*summary);
 }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "common/log.h"
 #include "report/detector.h"
 #include "report/funnel.h"
 #include "report/html_report.h"
@@ -24,13 +25,13 @@ struct ReportFlags {
 int RunReport(const ReportFlags& flags) {
   auto dimensions = report::ParseSegmentBy(flags.segment_by);
   if (!dimensions.ok()) {
-    std::cerr << "clickstream report: --segment-by: " << dimensions.status().message() << "\n";
+    LogCommandError("report", "--segment-by: " + dimensions.status().message());
     return kExitUsage;
   }
   const auto started = std::chrono::steady_clock::now();
   auto table = report::ReadFunnel(flags.input, *dimensions);
   if (!table.ok()) {
-    std::cerr << "clickstream report: " << table.status().message() << "\n";
+    LogCommandError("report", table.status().message());
     return kExitUsage;
   }
   const report::DetectorOptions options;
@@ -49,7 +50,7 @@ int RunReport(const ReportFlags& flags) {
   if (!flags.html.empty()) {
     auto written = report::WriteHtmlReport(flags.html, *table, findings, flags.top, options);
     if (!written.ok()) {
-      std::cerr << "clickstream report: --html: " << written.message() << "\n";
+      LogCommandError("report", "--html: " + written.message());
       return kExitFailed;
     }
     std::cout << "\nHTML report: " << flags.html << "\n";

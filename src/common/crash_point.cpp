@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/log.h"
+
 namespace clickstream {
 
 namespace {
@@ -42,8 +44,9 @@ void CrashPoint(std::string_view step) {
   const CrashPlan& plan = Plan();
   if (plan.step.empty() || plan.step != step) return;
   if (hits_seen.fetch_add(1) + 1 != plan.hit) return;
-  std::fprintf(stderr, "crash point %s reached: killing the process\n", plan.step.c_str());
-  std::fflush(stderr);
+  // WriteLog flushes: the line is out before the signal.
+  WriteLog({LogLevel::kError, "crash_point", "crash point " + plan.step + " reached: killing the process",
+            {{"step", plan.step}}, std::string()});
   std::raise(SIGKILL);
 }
 

@@ -12,4 +12,14 @@ std::string FormatStatsLine(const ConsumeStats& stats, double events_per_second)
                      stats.lag < 0 ? std::string("?") : std::to_string(stats.lag), stats.partitions);
 }
 
+std::vector<LogField> StatsFields(const ConsumeStats& stats, double events_per_second) {
+  std::vector<LogField> fields = {{"rate", events_per_second}, {"read", stats.messages},
+                                  {"events", stats.events},    {"batches", stats.batches},
+                                  {"files", stats.files},      {"bytes", stats.bytes},
+                                  {"dead_letters", stats.dead_letters}};
+  if (stats.lag >= 0) fields.emplace_back("lag", stats.lag);
+  fields.emplace_back("partitions", stats.partitions);
+  return fields;
+}
+
 }  // namespace clickstream::consume

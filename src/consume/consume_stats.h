@@ -3,6 +3,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "common/log.h"
 
 namespace clickstream::consume {
 
@@ -23,5 +26,9 @@ struct ConsumeStats {
 
 // "consume: 45210 events/s, 123456 events, 250 batches, 300 files, 3 dead letters, lag 1234, 6 partitions"
 std::string FormatStatsLine(const ConsumeStats& stats, double events_per_second);
+
+// The same counts as the JSON log line's fields: rate, read, events, batches, files, bytes,
+// dead_letters, lag (absent while unknown) and partitions.
+std::vector<LogField> StatsFields(const ConsumeStats& stats, double events_per_second);
 
 }  // namespace clickstream::consume

@@ -165,9 +165,10 @@ arrow::Status LandingConsumer::OnAssign(std::vector<kafka::AssignedPartition>* p
       from_group += fmt::format(" p{}", assigned.partition);
     }
   }
-  Log("assigned {} partition(s); resuming from {}:{}{}", partitions->size(), sink_->Describe(),
-      from_sink.empty() ? " none" : from_sink,
-      from_group.empty() ? "" : "; from the group's offset (else " + options_.offset_reset + "):" + from_group);
+  LogWith(LogLevel::kInfo, {{"partitions", partitions->size()}, {"destination", sink_->Describe()}},
+          "assigned {} partition(s); resuming from {}:{}{}", partitions->size(), sink_->Describe(),
+          from_sink.empty() ? " none" : from_sink,
+          from_group.empty() ? "" : "; from the group's offset (else " + options_.offset_reset + "):" + from_group);
   return arrow::Status::OK();
 }
 
@@ -190,7 +191,7 @@ void LandingConsumer::Commit(const std::map<int32_t, int64_t>& next_offsets, boo
   if (next_offsets.empty() || !consumer_) return;
   const arrow::Status status = consumer_->Commit(next_offsets, async);
   CrashPoint("after-commit");
-  if (!status.ok()) Log("{}", status.message());
+  if (!status.ok()) LogWith(LogLevel::kWarning, {}, "{}", status.message());
 }
 
 arrow::Status LandingConsumer::Rewind(const std::map<int32_t, int64_t>& next_offsets) {
@@ -232,7 +233,7 @@ arrow::Status LandingConsumer::Handle(const kafka::Message& message, Clock::time
     // A subscription to a missing topic never gets an assignment, so --exit-when-idle-ms would
     // wait forever: idleness counts from here, and the topic may still appear meanwhile.
     if (message.is_unknown_topic()) assigned_ = true;
-    Log("Kafka: {}", message.error_text());
+    LogWith(LogLevel::kWarning, {}, "Kafka: {}", message.error_text());
     return arrow::Status::OK();
   }
   PartitionState* found = assigned_partitions_.Find(message.partition());
@@ -296,7 +297,7 @@ void LandingConsumer::MaybePrintStats(Clock::time_point now, bool force) {
   if (!force && elapsed * 1000 < static_cast<double>(options_.stats_interval_ms)) return;
   stats_.lag = Lag();
   const double rate = elapsed > 0 ? static_cast<double>(stats_.events - events_at_last_stats_) / elapsed : 0;
-  Log("{}", FormatStatsLine(stats_, rate));
+  LogWith(LogLevel::kInfo, StatsFields(stats_, rate), "{}", FormatStatsLine(stats_, rate));
   last_stats_at_ = now;
   events_at_last_stats_ = stats_.events;
 }
@@ -368,7 +369,8 @@ arrow::Status LandingConsumer::Run() {
     MaybePrintStats(now, false);
     MaybePublishMetrics(now, false);
     if (IsIdle(now)) {
-      Log("no new message for {} ms: finishing", options_.exit_when_idle_ms);
+      LogWith(LogLevel::kInfo, {{"idle_ms", options_.exit_when_idle_ms}}, "no new message for {} ms: finishing",
+              options_.exit_when_idle_ms);
       break;
     }
   }
@@ -387,7 +389,7 @@ arrow::Status LandingConsumer::Shutdown() {
   }
   // Leaving the group at once hands the partitions to the other members without a session timeout.
   const arrow::Status closed = consumer_->Close();
-  if (!closed.ok()) Log("{}", closed.message());
+  if (!closed.ok()) LogWith(LogLevel::kWarning, {}, "{}", closed.message());
   if (dlq_ && status.ok()) status = dlq_->Flush(kDeadLetterFlushTimeout);
   return status.ok() ? assigned_partitions_.failure() : status;
 }
@@ -397,13 +399,17 @@ void LandingConsumer::Abandon(const arrow::Status& cause) {
   // Its files may still land (the next run resumes from them), but nothing more is committed.
   pipeline_.Discard();
   const arrow::Status closed = consumer_ ? consumer_->Close() : arrow::Status::OK();
-  if (!closed.ok()) Log("{}", closed.message());
+  if (!closed.ok()) LogWith(LogLevel::kWarning, {}, "{}", closed.message());
 }
 
 void LandingConsumer::PrintSummary() {
   const double seconds = std::chrono::duration<double>(Clock::now() - started_at_).count();
-  Log("{} in {:.1f} s: {}", assigned_partitions_.failure().ok() ? "finished" : "stopped after an error", seconds,
-      FormatStatsLine(stats_, seconds > 0 ? static_cast<double>(stats_.events) / seconds : 0));
+  const bool ok = assigned_partitions_.failure().ok();
+  const double rate = seconds > 0 ? static_cast<double>(stats_.events) / seconds : 0;
+  std::vector<LogField> fields = StatsFields(stats_, rate);
+  fields.emplace_back("seconds", seconds);
+  LogWith(ok ? LogLevel::kInfo : LogLevel::kError, std::move(fields), "{} in {:.1f} s: {}",
+          ok ? "finished" : "stopped after an error", seconds, FormatStatsLine(stats_, rate));
 }
 
 ConsumeSummary LandingConsumer::Summary() const {
@@ -432,8 +438,8 @@ arrow::Result<ConsumeSummary> RunConsume(const ConsumeOptions& options, const st
   }
   // Which refill path runs depends on the shared library found at run time, not on the build. Said
   // once the destination and the cluster are usable, so a start-up failure stays one line.
-  Log("librdkafka {}, fetch refill by the {}", kafka::LibrdkafkaVersion(),
-      kafka::FetchRefillPathName(kafka::RunningFetchRefillPath()));
+  LogWith(LogLevel::kInfo, {{"librdkafka", kafka::LibrdkafkaVersion()}}, "librdkafka {}, fetch refill by the {}",
+          kafka::LibrdkafkaVersion(), kafka::FetchRefillPathName(kafka::RunningFetchRefillPath()));
   LandingConsumer consumer(options, stop, std::move(sink), registry, observers.readiness);
   arrow::Status status = consumer.Open();
   if (status.ok()) status = consumer.Run();

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "consume/log.h"
+
 namespace clickstream::consume {
 
 namespace {
@@ -44,7 +46,8 @@ arrow::Status RetryFor(std::chrono::milliseconds budget, const std::atomic<bool>
                                     status.message());
     }
     if (state != nullptr) ++state->retries;
-    fmt::print(stderr, "consume: cannot land {}: {}; retrying in {} ms\n", what, status.message(), delay.count());
+    LogWith(LogLevel::kWarning, {{"retry_ms", delay.count()}}, "cannot land {}: {}; retrying in {} ms", what,
+            status.message(), delay.count());
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, kMaxRetryDelay);
   }

@@ -28,7 +28,8 @@ arrow::Result<std::map<int32_t, std::optional<int64_t>>> AssignedPartitions::Ass
     }
     starts[partition] = resume.next_offset;
     if (resume.removed_leftovers > 0) {
-      Log("partition {}: removed {} file(s) left by an interrupted run", partition, resume.removed_leftovers);
+      LogWith(LogLevel::kInfo, {{"partition", partition}, {"files", resume.removed_leftovers}},
+              "partition {}: removed {} file(s) left by an interrupted run", partition, resume.removed_leftovers);
     }
   }
   stats_->partitions = static_cast<int>(partitions_.size());
@@ -59,7 +60,8 @@ void AssignedPartitions::Lose(const std::set<int32_t>& partitions) {
   // duplicate what it lands. A round already in flight is left to the sink's fencing, and what it
   // makes durable of these partitions is not committed (Advance skips them once released).
   pipeline_->DropSealed(partitions);
-  Log("lost {} partition(s) to another member: dropped their unlanded batches", partitions.size());
+  LogWith(LogLevel::kWarning, {{"partitions", partitions.size()}},
+          "lost {} partition(s) to another member: dropped their unlanded batches", partitions.size());
   Release(partitions);
 }
 
@@ -70,7 +72,7 @@ void AssignedPartitions::Release(const std::set<int32_t>& partitions) {
   }
   if (pipeline_->idle()) sink_->Forget(partitions);
   stats_->partitions = static_cast<int>(partitions_.size());
-  Log("revoked {} partition(s)", partitions.size());
+  LogWith(LogLevel::kInfo, {{"partitions", partitions.size()}}, "revoked {} partition(s)", partitions.size());
 }
 
 PartitionState* AssignedPartitions::Find(int32_t partition) {
@@ -147,7 +149,8 @@ arrow::Status AssignedPartitions::Rewind() {
     state.next_offset = *resume.next_offset;
     durable_next_[partition] = *resume.next_offset;
   }
-  Log("another member landed for one of these partitions: rewinding to {}", sink_->Describe());
+  LogWith(LogLevel::kWarning, {{"destination", sink_->Describe()}},
+          "another member landed for one of these partitions: rewinding to {}", sink_->Describe());
   return group_->Rewind(rewind);
 }
 

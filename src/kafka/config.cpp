@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/log.h"
+
 namespace clickstream::kafka {
 
 void ConfDeleter::operator()(rd_kafka_conf_s* conf) const { rd_kafka_conf_destroy(conf); }
@@ -36,6 +38,19 @@ arrow::Status SetProperty(rd_kafka_conf_t* conf, const std::string& key, const s
     return arrow::Status::Invalid("Kafka property ", key, "=", shown, ": ", error);
   }
   return arrow::Status::OK();
+}
+
+// librdkafka's levels are syslog's: 0-3 are errors, 4 a warning, 5-7 notices, info and debug.
+LogLevel LevelOfSyslog(int level) {
+  if (level <= 3) return LogLevel::kError;
+  return level == 4 ? LogLevel::kWarning : LogLevel::kInfo;
+}
+
+// In the JSON format every stderr line must be JSON, librdkafka's own ("%3|1733337000.123|FAIL|
+// rdkafka#consumer-1| ...") included. Called on librdkafka's threads; WriteLog is thread-safe.
+void LogThroughLogger(const rd_kafka_t* handle, int level, const char* facility, const char* message) {
+  Log(LevelOfSyslog(level), "kafka", message,
+      {{"client", rd_kafka_name(handle)}, {"facility", facility}, {"syslog_level", level}});
 }
 
 }  // namespace
@@ -79,6 +94,8 @@ arrow::Result<std::vector<Property>> ReadPropertiesFile(const std::string& path)
 
 arrow::Result<ConfPtr> MakeConf(const KafkaOptions& options, const std::vector<Property>& defaults) {
   ConfPtr conf(rd_kafka_conf_new());
+  // The human format keeps librdkafka's own line format, which users of its tools know.
+  if (JsonLogs()) rd_kafka_conf_set_log_cb(conf.get(), &LogThroughLogger);
   ARROW_RETURN_NOT_OK(SetProperty(conf.get(), "bootstrap.servers", ResolveBootstrapServers(options)));
   for (const auto& [key, value] : defaults) ARROW_RETURN_NOT_OK(SetProperty(conf.get(), key, value));
   if (!options.properties_file.empty()) {

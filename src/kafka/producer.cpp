@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 
+#include "common/log.h"
 #include "kafka/handle.h"
 
 namespace clickstream::kafka {
@@ -61,14 +62,17 @@ bool LogsErrors(const rd_kafka_conf_t* conf) {
 // it silences librdkafka's own error lines.
 void PrintClientError(rd_kafka_t* handle, rd_kafka_resp_err_t code, bool fatal, const char* reason,
                       ErrorLogLimiter* limiter) {
+  const std::string client = rd_kafka_name(handle);
   if (fatal) {
-    fmt::print(stderr, "kafka: {}: fatal: {}\n", rd_kafka_name(handle), reason);
+    Log(LogLevel::kError, "kafka", fmt::format("{}: fatal: {}", client, reason), {{"client", client}});
     return;
   }
   const std::optional<int64_t> held_back = limiter->Admit(code, ErrorLogLimiter::Clock::now());
   if (!held_back) return;
-  fmt::print(stderr, "kafka: {}: {} ({}{})\n", rd_kafka_name(handle), reason, rd_kafka_err2name(code),
-             *held_back > 0 ? fmt::format("; {} more since its last line", *held_back) : "");
+  Log(LogLevel::kError, "kafka",
+      fmt::format("{}: {} ({}{})", client, reason, rd_kafka_err2name(code),
+                  *held_back > 0 ? fmt::format("; {} more since its last line", *held_back) : ""),
+      {{"client", client}, {"error", rd_kafka_err2name(code)}, {"held_back", *held_back}});
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "common/log.h"
 #include "produce/block_encoder.h"
 #include "produce/produce_metrics.h"
 
@@ -170,6 +171,13 @@ class ReplayLoop {
   void ReportReject(int64_t line, std::string_view reason) {
     ++summary_.rejected;
     if (live_line_shown_ && rejects_ == log_) ClearLiveLine();
+    // Rejects that share the log's stream are log lines; a --rejects file keeps "line N: reason".
+    if (rejects_ == log_ && JsonLogs()) {
+      WriteLog({LogLevel::kWarning, "produce", fmt::format("line {}: {}", line, reason),
+                {{"line", line}, {"reason", reason}}, std::string()},
+               log_);
+      return;
+    }
     std::fprintf(rejects_, "line %lld: %.*s\n", static_cast<long long>(line), static_cast<int>(reason.size()),
                  reason.data());
   }
@@ -211,12 +219,17 @@ class ReplayLoop {
     next_report_ = now + ReportInterval();
     const std::string status = ProgressText(now);
     if (options_.progress_line) {
-      std::fprintf(log_, "\r%s\x1b[K", status.c_str());
+      std::fprintf(log_, "\rproduce: %s\x1b[K", status.c_str());
       live_line_shown_ = true;
+      std::fflush(log_);
     } else {
-      std::fprintf(log_, "%s\n", status.c_str());
+      const kafka::DeliveryCounts& counts = producer_->counts();
+      WriteLog({LogLevel::kInfo, "produce", status,
+                {{"sent", summary_.sent}, {"delivered", counts.delivered}, {"in_flight", counts.in_flight()},
+                 {"rejected", summary_.rejected}, {"rate", summary_.sent / std::max(SecondsBetween(start_, now), 1e-9)}},
+                std::nullopt},
+               log_);
     }
-    std::fflush(log_);
   }
 
   void PublishMetrics(Clock::time_point now) {
@@ -233,7 +246,7 @@ class ReplayLoop {
   std::string ProgressText(Clock::time_point now) const {
     const double elapsed = std::max(SecondsBetween(start_, now), 1e-9);
     const kafka::DeliveryCounts& counts = producer_->counts();
-    std::string text = fmt::format("produce: sent {} ({:.0f}/s), delivered {}, in flight {}, rejected {}",
+    std::string text = fmt::format("sent {} ({:.0f}/s), delivered {}, in flight {}, rejected {}",
                                    summary_.sent, summary_.sent / elapsed, counts.delivered, counts.in_flight(),
                                    summary_.rejected);
     const int64_t size = source_->size_bytes();

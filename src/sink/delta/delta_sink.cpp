@@ -2,14 +2,15 @@
 
 #include <chrono>
 #include <cstdio>
-#include <iostream>
 #include <random>
 #include <utility>
 
 #include <arrow/io/memory.h>
+#include <fmt/format.h>
 #include <parquet/arrow/writer.h>
 
 #include "common/crash_point.h"
+#include "common/log.h"
 #include "event/timestamp.h"
 #include "sink/delta/table_schema.h"
 #include "sink/parquet/concurrency.h"
@@ -265,8 +266,10 @@ void DeltaTableSink::CheckpointIfDue() {
   // so a failure is reported and the next due version tries again.
   const arrow::Status written = log_.WriteCheckpoint(snapshot_);
   if (!written.ok()) {
-    std::cerr << "clickstream consume: warning: no checkpoint at version " << snapshot_.version << " of "
-              << Describe() << ": " << written.message() << '\n';
+    WriteLog({LogLevel::kWarning, "consume",
+              fmt::format("no checkpoint at version {} of {}: {}", snapshot_.version, Describe(), written.message()),
+              {{"version", snapshot_.version}, {"destination", Describe()}},
+              std::string("clickstream consume: warning: ")});
   }
 }
 
