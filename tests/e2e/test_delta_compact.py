@@ -166,6 +166,10 @@ def test_compaction_while_a_consumer_keeps_landing_ends_with_every_row_once(brok
     assert_log_is_valid(table, "g-live", topic, end_offsets(broker.bootstrap, topic))
     # The consumer was never fenced by a compaction: its txns moved only by its own commits.
     assert "fenced" not in consumer.stderr(), consumer.stderr()
+    # And compactions did lose versions to it, then committed at a later one.
+    read_versions = {version: next(a["commitInfo"]["readVersion"] for a in actions if "commitInfo" in a)
+                     for version, actions in compaction_commits(table)}
+    assert any(version > read + 1 for version, read in read_versions.items()), read_versions
 
     final = compact(table)
     assert final.returncode == 0, final.stderr
