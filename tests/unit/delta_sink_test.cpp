@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <utility>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -426,6 +428,85 @@ TEST(DeltaTableCompaction, OneCommitReplacesTheSmallFilesAndKeepsEveryTxn) {
   ASSERT_OK_AND_ASSIGN(const auto vacuumed, VacuumTable(store.get(), vacuum));
   EXPECT_EQ(vacuumed.deleted.size(), 4u);
   EXPECT_TRUE(fs::exists(dir.path() / compacted.path));
+}
+
+// A store that, the first time a commit is created, lets another writer commit that version first.
+class RacingStore final : public DatasetStore {
+ public:
+  RacingStore(std::unique_ptr<DatasetStore> inner, std::function<void(DatasetStore*, const NewFile&)> first)
+      : inner_(std::move(inner)), first_(std::move(first)) {}
+  std::string Describe() const override { return inner_->Describe(); }
+  arrow::Result<std::vector<StoredFile>> List() override { return inner_->List(); }
+  arrow::Status Publish(const std::vector<std::vector<NewFile>>& generations) override {
+    return inner_->Publish(generations);
+  }
+  arrow::Status Remove(const std::string& path) override { return inner_->Remove(path); }
+  arrow::Result<bool> CreateExclusive(const NewFile& file) override {
+    if (first_) std::exchange(first_, nullptr)(inner_.get(), file);
+    return inner_->CreateExclusive(file);
+  }
+  std::shared_ptr<arrow::fs::FileSystem> filesystem() const override { return inner_->filesystem(); }
+  std::string root() const override { return inner_->root(); }
+
+ private:
+  std::unique_ptr<DatasetStore> inner_;
+  std::function<void(DatasetStore*, const NewFile&)> first_;
+};
+
+TEST(DeltaTableCompaction, GivesUpARewriteWhoseInputAnotherWriterRemovedAndCommitsTheRestLater) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(auto table, OpenTable(dir.path()));
+    ASSERT_TRUE(table->Recover({0}).ok());
+    for (int round = 0; round < 2; ++round) {
+      PartitionBatchData batch;
+      batch.partition = 0;
+      batch.first_offset = round * 4;
+      batch.last_offset = round * 4 + 3;
+      batch.rows_by_day = {
+          {kDay, Rows(0, round * 4, {EventJson(round * 4 + 2, "2015-05-31 10:00:00"),
+                                     EventJson(round * 4 + 3, "2015-05-31 11:00:00")})},
+          {kDay + 1, Rows(0, round * 4 + 2, {EventJson(round * 4 + 4, "2015-06-01 10:00:00"),
+                                             EventJson(round * 4 + 5, "2015-06-01 11:00:00")})}};
+      ASSERT_TRUE(table->Land({batch}, "20260101_000000_00" + std::to_string(round)).ok());
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(auto local, OpenLocalDatasetStore(dir.path().string()));
+  std::string taken_away;  // a 2015-05-31 file another compaction removes first
+  RacingStore store(std::move(local), [&taken_away](DatasetStore* inner, const NewFile&) {
+    TableLog log(inner);
+    const Snapshot snapshot = log.Load().ValueOrDie();
+    Commit other;
+    for (const auto& [path, add] : snapshot.files) {
+      if (add.partition_values.at("event_date") == "2015-05-31" && taken_away.empty()) taken_away = path;
+    }
+    other.removes = {RemoveFile{taken_away, NowMillis(), false, {{"event_date", "2015-05-31"}}, std::nullopt}};
+    ASSERT_TRUE(log.TryCommit(snapshot.version + 1, other).ValueOrDie());
+  });
+  TableCompactionOptions options;
+  options.min_age = std::chrono::seconds(0);
+  ASSERT_OK_AND_ASSIGN(const auto summary, CompactTable(&store, options));
+  EXPECT_EQ(summary.version_read, 2);
+  EXPECT_EQ(summary.version_committed, 4);  // 3 was the other writer's
+  EXPECT_EQ(summary.rewrites_given_up, 1);
+  EXPECT_EQ(summary.files_removed, 2);
+  EXPECT_EQ(summary.files_added, 1);
+
+  TableLog log(&store);
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, log.Load());
+  int compacted = 0;
+  for (const auto& [path, add] : snapshot.files) {
+    compacted += !add.data_change;
+    if (!add.data_change) {
+      EXPECT_EQ(add.partition_values.at("event_date"), "2015-06-01");
+    }
+  }
+  EXPECT_EQ(compacted, 1);
+  EXPECT_EQ(snapshot.files.size(), 2u);  // the 2015-05-31 file left, and the compacted 2015-06-01 one
+  // The given-up rewrite's file is deleted: nothing ever referenced it.
+  int on_disk = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path() / "event_date=2015-05-31")) on_disk += entry.is_regular_file();
+  EXPECT_EQ(on_disk, 2);
 }
 
 }  // namespace
