@@ -57,6 +57,7 @@ def test_compaction_replaces_the_small_files_in_one_commit_that_every_reader_agr
     assert version == version_before + 1
     commit_info = next(a["commitInfo"] for a in actions if "commitInfo" in a)
     assert commit_info["operation"] == "OPTIMIZE"
+    assert DeltaTable(str(table)).history(1)[0]["operation"] == "OPTIMIZE"  # delta-rs reads it as its own
     # Every add keeps its partition value, matching its directory.
     for path, add in files_after.items():
         assert path.startswith(f"event_date={add['partitionValues']['event_date']}/"), path
