@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from delta_readers import (assert_compactions_keep_the_rows, assert_log_is_valid, assert_readers_see_exactly,
                            commits, compaction_commits, identities_by_reader, replay)
@@ -178,6 +178,23 @@ def test_compaction_while_a_consumer_keeps_landing_ends_with_every_row_once(brok
     assert done.returncode == 0, done.stderr
     assert data_files(table) == set(replay(table)[0])
     assert_readers_see_exactly(table, all_ids(total))
+
+
+def test_files_another_writer_added_are_compacted_only_if_they_hold_the_events_columns(broker, topic, tmp_path):
+    """delta-rs appends two files of its own; compact leaves what it cannot rewrite as it is, and
+    every reader still reads every row once."""
+    table = tmp_path / "table"
+    land(broker, topic, tmp_path, table, "g-foreign", 4_000, partitions=2)
+    theirs = DeltaTable(str(table)).to_pyarrow_table().slice(0, 2)
+    for _ in range(2):
+        write_deltalake(str(table), theirs, mode="append")
+    expected = sorted(identities_by_reader(table)["delta-rs"])
+    assert len(expected) == 4_004
+    result = compact(table)
+    assert result.returncode == 0, result.stderr
+    for reader, ids in identities_by_reader(table).items():
+        assert sorted(ids) == expected, reader
+    assert_compactions_keep_the_rows(table)
 
 
 def test_vacuum_refuses_what_is_not_a_table(tmp_path):

@@ -206,16 +206,23 @@ arrow::Result<TableCompactionSummary> CompactTable(DatasetStore* store, const Ta
   const int64_t cutoff_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(cutoff.time_since_epoch()).count();
   // Files another writer wrote with other columns are left as they are, and the plan made again
-  // without them.
+  // without them until every file it rewrites has been checked.
   std::set<std::string> foreign;
-  std::vector<PlannedRewrite> plan = PlanTableCompaction(snapshot, options.target_file_bytes, cutoff_ms);
-  for (const PlannedRewrite& rewrite : plan) {
-    for (const AddFile& input : rewrite.inputs) {
-      ARROW_ASSIGN_OR_RAISE(const bool ours, HasSchema(store, input.path, *schema));
-      if (!ours) foreign.insert(input.path);
+  std::set<std::string> checked;
+  std::vector<PlannedRewrite> plan;
+  for (bool replan = true; replan;) {
+    plan = PlanTableCompaction(snapshot, options.target_file_bytes, cutoff_ms, foreign);
+    replan = false;
+    for (const PlannedRewrite& rewrite : plan) {
+      for (const AddFile& input : rewrite.inputs) {
+        if (!checked.insert(input.path).second) continue;
+        ARROW_ASSIGN_OR_RAISE(const bool ours, HasSchema(store, input.path, *schema));
+        if (ours) continue;
+        foreign.insert(input.path);
+        replan = true;
+      }
     }
   }
-  if (!foreign.empty()) plan = PlanTableCompaction(snapshot, options.target_file_bytes, cutoff_ms, foreign);
   summary.foreign_files = static_cast<int64_t>(foreign.size());
   if (plan.empty()) {
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
