@@ -7,6 +7,7 @@
 
 #include "cli/age_flag.h"
 #include "cli/commands.h"
+#include "common/log.h"
 #include "sink/delta/table_compaction.h"
 #include "sink/delta/table_vacuum.h"
 #include "sink/parquet/dataset_store.h"
@@ -27,17 +28,17 @@ struct VacuumFlags {
 int RunVacuum(const VacuumFlags& flags) {
   const auto retention = ParseAge(flags.retention);
   if (!retention) {
-    std::cerr << "clickstream vacuum: --retention " << flags.retention << ": expected e.g. 0, 12h, 7d or 30d\n";
+    LogCommandError("vacuum", "--retention " + flags.retention + ": expected e.g. 0, 12h, 7d or 30d");
     return kExitUsage;
   }
   auto store = sink::OpenDatasetStore(flags.output, sink::MissingDirectory::kLeave);
   if (!store.ok()) {
-    std::cerr << "clickstream vacuum: " << store.status().message() << "\n";
+    LogCommandError("vacuum", store.status().message());
     return kExitUsage;
   }
   const auto table = sink::delta::IsDeltaTable(store->get());
   if (!table.ok() || !*table) {
-    std::cerr << "clickstream vacuum: " << flags.output << " is not a Delta table (no _delta_log directory)\n";
+    LogCommandError("vacuum", flags.output + " is not a Delta table (no _delta_log directory)");
     return kExitUsage;
   }
   sink::delta::VacuumOptions options;
@@ -46,7 +47,7 @@ int RunVacuum(const VacuumFlags& flags) {
   options.dry_run = flags.dry_run;
   const auto summary = sink::delta::VacuumTable(store->get(), options);
   if (!summary.ok()) {
-    std::cerr << "clickstream vacuum: " << summary.status().message() << "\n";
+    LogCommandError("vacuum", summary.status().message());
     return summary.status().IsInvalid() ? kExitUsage : kExitFailed;
   }
   int64_t removed = 0;
@@ -77,7 +78,7 @@ bool IsDeltaTableLocation(const std::string& location) {
 int RunCompactTable(const std::string& location, int64_t target_file_bytes, std::chrono::seconds min_age) {
   auto store = sink::OpenDatasetStore(location, sink::MissingDirectory::kLeave);
   if (!store.ok()) {
-    std::cerr << "clickstream compact: " << store.status().message() << "\n";
+    LogCommandError("compact", store.status().message());
     return kExitUsage;
   }
   sink::delta::TableCompactionOptions options;
@@ -85,7 +86,7 @@ int RunCompactTable(const std::string& location, int64_t target_file_bytes, std:
   options.min_age = min_age;
   const auto summary = sink::delta::CompactTable(store->get(), options);
   if (!summary.ok()) {
-    std::cerr << "clickstream compact: " << summary.status().message() << "\n";
+    LogCommandError("compact", summary.status().message());
     return summary.status().IsInvalid() ? kExitUsage : kExitFailed;
   }
   if (summary->version_committed < 0) {

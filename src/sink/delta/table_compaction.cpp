@@ -1,7 +1,6 @@
 #include "sink/delta/table_compaction.h"
 
 #include <algorithm>
-#include <iostream>
 #include <memory>
 #include <tuple>
 #include <utility>
@@ -11,6 +10,7 @@
 #include <parquet/properties.h>
 
 #include "common/crash_point.h"
+#include "common/log.h"
 #include "event/landed_schema.h"
 #include "sink/delta/table_log.h"
 #include "sink/delta/table_schema.h"
@@ -276,8 +276,8 @@ arrow::Result<TableCompactionSummary> CompactTable(DatasetStore* store, const Ta
       ++summary.rewrites_given_up;
       const arrow::Status removed = store->Remove(rewrite.output.path);
       if (!removed.ok()) {
-        std::cerr << "clickstream compact: warning: " << rewrite.output.path
-                  << " is left for vacuum: " << removed.message() << '\n';
+        WriteLog({LogLevel::kWarning, "compact", rewrite.output.path + " is left for vacuum: " + removed.message(),
+                  {{"path", rewrite.output.path}}, std::string("clickstream compact: warning: ")});
       }
       return true;
     });
