@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       "  produce   replay a clickstream CSV into a Kafka topic at a controlled rate\n"
       "  consume   land the topic's events exactly once: Parquet (local or S3) or PostgreSQL\n"
       "  compact   rewrite the landed small files into few large ones, exactly once\n"
+      "  vacuum    delete the files a Delta table no longer references\n"
       "  report    find the conversion drop in the landed Parquet\n"
       "  schema    print the landed Parquet schema as JSON",
       "clickstream"};
@@ -27,7 +28,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   const std::vector<Command> commands = {AddGenerateCommand(app), AddProduceCommand(app), AddConsumeCommand(app),
-                                         AddReportCommand(app), AddCompactCommand(app), AddSchemaCommand(app)};
+                                         AddReportCommand(app), AddCompactCommand(app), AddVacuumCommand(app),
+                                         AddSchemaCommand(app)};
   // Every subcommand takes it, so none can write a stderr line a log shipper cannot parse.
   std::string log_format = "human";
   for (const Command& command : commands) AddLogFormatFlag(command.app, &log_format);

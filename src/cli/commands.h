@@ -31,5 +31,6 @@ Command AddConsumeCommand(CLI::App& root);
 Command AddReportCommand(CLI::App& root);
 Command AddSchemaCommand(CLI::App& root);
 Command AddCompactCommand(CLI::App& root);
+Command AddVacuumCommand(CLI::App& root);
 
 }  // namespace clickstream::cli

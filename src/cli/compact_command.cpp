@@ -8,8 +8,10 @@
 
 #include <fmt/format.h>
 
+#include "cli/age_flag.h"
 #include "cli/commands.h"
 #include "cli/metrics_flag.h"
+#include "cli/table_commands.h"
 #include "common/log.h"
 #include "sink/parquet/compaction.h"
 
@@ -71,22 +73,6 @@ class CompactMetrics {
   std::chrono::steady_clock::time_point started_;
 };
 
-// "0", "90s", "15m", "1h", "2d"; a bare number is seconds.
-std::optional<std::chrono::seconds> ParseAge(const std::string& text) {
-  size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  if (digits == 0 || digits + 1 < text.size() || digits > 9) return std::nullopt;
-  const int64_t value = std::stoll(text.substr(0, digits));
-  const char unit = digits < text.size() ? text[digits] : 's';
-  switch (unit) {
-    case 's': return std::chrono::seconds(value);
-    case 'm': return std::chrono::seconds(value * 60);
-    case 'h': return std::chrono::seconds(value * 3600);
-    case 'd': return std::chrono::seconds(value * 86400);
-    default: return std::nullopt;
-  }
-}
-
 std::string Megabytes(int64_t bytes) { return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6); }
 
 int RunCompact(const CompactFlags& flags) {
@@ -95,6 +81,7 @@ int RunCompact(const CompactFlags& flags) {
     LogCommandError("compact", "--min-age " + flags.min_age + ": expected e.g. 0, 90s, 15m, 1h or 2d");
     return kExitUsage;
   }
+  if (IsDeltaTableLocation(flags.output)) return RunCompactTable(flags.output, flags.target_file_mb << 20, *min_age);
   sink::CompactionOptions options;
   options.target_file_bytes = flags.target_file_mb << 20;
   options.min_age = *min_age;
@@ -150,7 +137,7 @@ Command AddCompactCommand(CLI::App& root) {
       "compact",
       "Rewrite the small landed Parquet files into few large ones per Kafka partition and event_date, while "
       "consumers keep landing: same rows, resume points kept, each day swapped atomically.");
-  command.app->add_option("-o,--output", flags->output, "The landed dataset (a local directory)")->required();
+  command.app->add_option("-o,--output", flags->output, "The landed dataset (a local directory) or Delta table")->required();
   command.app->add_option("--target-file-mb", flags->target_file_mb, "Size of a compacted file, at most")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));

@@ -153,9 +153,11 @@ def stats_value(value):
     return value
 
 
-def assert_log_is_valid(table: Table, group: str, topic: str, next_offsets: dict[int, int]) -> None:
+def assert_log_is_valid(table: Table, group: str, topic: str, next_offsets: dict[int, int],
+                        vacuumed: bool = False) -> None:
     """Contiguous versions; every add's size and stats equal its file's; the txn versions equal the
-    offsets landed (the last offset of each partition, next_offsets minus one)."""
+    offsets landed (the last offset of each partition, next_offsets minus one); every compaction
+    commit's removes and adds hold the same rows (unless vacuum deleted the removed files)."""
     files, txns = replay(table)
     filesystem, root = _filesystem(table)
     for path, add in files.items():
@@ -176,3 +178,45 @@ def assert_log_is_valid(table: Table, group: str, topic: str, next_offsets: dict
             assert stats["maxValues"][name] == stats_value(bounds["max"].as_py()), (path, name)
     expected = {f"clickstream-{group}-{topic}-{p}": offset - 1 for p, offset in next_offsets.items()}
     assert txns == expected
+    assert_compactions_keep_the_rows(table, vacuumed)
+
+
+def file_rows(table: Table, paths: list[str]) -> list[tuple]:
+    """Every row of the files as (source_id, source_line, kafka_partition, kafka_offset), sorted."""
+    filesystem, root = _filesystem(table)
+    rows = []
+    for path in paths:
+        with filesystem.open_input_file(f"{root}/{path}") as source:
+            contents = pq.ParquetFile(source).read(columns=["source_id", "source_line", "kafka_partition",
+                                                            "kafka_offset"])
+        rows.extend(zip(*(contents.column(c).to_pylist() for c in contents.column_names)))
+    return sorted(rows)
+
+
+def compaction_commits(table: Table) -> list[tuple[int, list[dict]]]:
+    return [(version, actions) for version, actions in commits(table) if any("remove" in a for a in actions)]
+
+
+def assert_compactions_keep_the_rows(table: Table, vacuumed: bool = False) -> None:
+    """Each commit that removes files is a rearrangement: dataChange false throughout, no txn, and its
+    adds hold exactly the rows of its removes."""
+    filesystem, root = _filesystem(table)
+    added_sizes: dict[str, int] = {}
+    for version, actions in commits(table):
+        removes = [a["remove"] for a in actions if "remove" in a]
+        adds = [a["add"] for a in actions if "add" in a]
+        if removes:
+            assert not any("txn" in a for a in actions), f"compaction commit {version} carries a txn"
+            assert adds and not any(a["dataChange"] for a in adds), version
+            for remove in removes:
+                assert remove["dataChange"] is False and remove["extendedFileMetadata"] is True, (version, remove)
+                assert remove["deletionTimestamp"] > 0, (version, remove)
+                assert remove["size"] == added_sizes[unquote(remove["path"])], (version, remove)
+            removed = [unquote(r["path"]) for r in removes]
+            present = [filesystem.get_file_info(f"{root}/{path}").type != pafs.FileType.NotFound for path in removed]
+            if all(present):
+                assert file_rows(table, removed) == file_rows(table, [unquote(a["path"]) for a in adds]), version
+            else:
+                assert vacuumed, f"compaction commit {version} removed files that are gone"
+        for add in adds:
+            added_sizes[unquote(add["path"])] = add["size"]

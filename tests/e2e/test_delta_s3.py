@@ -186,3 +186,31 @@ def test_a_missing_bucket_or_refused_commits_exit_2_with_one_line(broker, topic,
         set_write_permission(s3_env, allowed=True)
     assert "access denied writing s3://" in line and "HTTP 403" in line and "_delta_log/" in line, line
     assert not s3_env.boto3().list_objects_v2(Bucket=bucket).get("Contents"), "nothing may be written"
+
+
+def test_compact_and_vacuum_an_s3_table_in_one_conditional_commit(broker, topic, table, tmp_path):
+    from pyarrow import fs as pafs
+
+    from delta_readers import _filesystem, compaction_commits, replay
+
+    create_topic(broker.bootstrap, topic, partitions=2)
+    produce_events(broker.bootstrap, topic, 6_000)
+    args = delta_args(broker.bootstrap, topic, table.uri, "g-s3-compact", "--batch-size", "200")
+    assert run_to_idle(tmp_path, "consume", args) == 0, (tmp_path / "consume.log").read_text()
+    files_before, txns_before = replay(table)
+
+    compacted = run_clickstream("compact", "--output", table.uri, "--min-age", "0")
+    assert compacted.returncode == 0, compacted.stderr
+    files_after, txns_after = replay(table)
+    assert len(files_after) < len(files_before) and txns_after == txns_before
+    assert len(compaction_commits(table)) == 1
+    assert_readers_see_exactly(table, all_ids(6_000))
+    assert_log_is_valid(table, "g-s3-compact", topic, end_offsets(broker.bootstrap, topic))
+
+    vacuumed = run_clickstream("vacuum", "--output", table.uri, "--retention", "0", "--allow-short-retention")
+    assert vacuumed.returncode == 0, vacuumed.stderr
+    filesystem, root = _filesystem(table)
+    stored = {info.path[len(root) + 1:] for info in filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
+              if info.path.endswith(".parquet") and "/_delta_log/" not in info.path}
+    assert stored == set(replay(table)[0])
+    assert_readers_see_exactly(table, all_ids(6_000))

@@ -1,8 +1,6 @@
 #include "sink/delta/delta_sink.h"
 
-#include <chrono>
 #include <cstdio>
-#include <random>
 #include <utility>
 
 #include <arrow/io/memory.h>
@@ -24,22 +22,6 @@ namespace {
 // Encoding is CPU-bound; as in the Parquet dataset sink, a second encoder uses the time the
 // consumer's own thread spends waiting.
 constexpr size_t kEncodeThreads = 2;
-
-int64_t NowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string RandomHex(size_t digits) {
-  std::random_device device;
-  std::string out;
-  static constexpr char kHex[] = "0123456789abcdef";
-  while (out.size() < digits) {
-    uint32_t bits = device();
-    for (int i = 0; i < 8 && out.size() < digits; ++i, bits >>= 4) out.push_back(kHex[bits & 0xF]);
-  }
-  return out;
-}
 
 // A random (version 4) UUID: the table's metaData id.
 std::string RandomUuid() {

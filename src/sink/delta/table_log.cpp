@@ -1,6 +1,8 @@
 #include "sink/delta/table_log.h"
 
+#include <chrono>
 #include <cstdio>
+#include <random>
 #include <map>
 #include <optional>
 #include <set>
@@ -250,6 +252,22 @@ arrow::Status ReadCheckpointBatch(const arrow::RecordBatch& batch, Snapshot* sna
 }
 
 }  // namespace
+
+int64_t NowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string RandomHex(size_t digits) {
+  std::random_device device;
+  std::string out;
+  static constexpr char kHex[] = "0123456789abcdef";
+  while (out.size() < digits) {
+    uint32_t bits = device();
+    for (int i = 0; i < 8 && out.size() < digits; ++i, bits >>= 4) out.push_back(kHex[bits & 0xF]);
+  }
+  return out;
+}
 
 std::string CommitPath(int64_t version) { return std::string(kLogDirectory) + "/" + VersionName(version) + ".json"; }
 

@@ -23,6 +23,11 @@ std::string CommitPath(int64_t version);
 // "_delta_log/00000000000000000040.checkpoint.parquet"
 std::string CheckpointPath(int64_t version);
 
+// A commit's clock: ms since the epoch, as every timestamp in the log.
+int64_t NowMillis();
+// `digits` random hex digits: a writer's token, which keeps its data file names its own.
+std::string RandomHex(size_t digits);
+
 class TableLog {
  public:
   explicit TableLog(DatasetStore* store) : store_(store) {}

@@ -265,45 +265,71 @@ std::string FormatStatsTimestamp(int64_t micros) {
   return text;
 }
 
-arrow::Result<std::string> FileStats(const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
-  if (batches.empty()) return arrow::Status::Invalid("a data file without rows");
-  const auto& schema = batches.front()->schema();
-  std::vector<ColumnStats> columns(static_cast<size_t>(schema->num_fields()));
-  int64_t rows = 0;
-  for (const auto& batch : batches) {
-    rows += batch->num_rows();
-    for (int c = 0; c < schema->num_fields(); ++c) {
-      ARROW_RETURN_NOT_OK(Accumulate(*batch->column(c), &columns[static_cast<size_t>(c)]));
+arrow::Status FileStatsBuilder::Add(const arrow::RecordBatch& batch) {
+  if (columns_.empty()) {
+    for (const auto& field : batch.schema()->fields()) {
+      Column column;
+      column.name = field->name();
+      column.type = field->type()->id();
+      columns_.push_back(std::move(column));
     }
   }
+  if (static_cast<size_t>(batch.num_columns()) != columns_.size()) {
+    return arrow::Status::Invalid("a data file's batches have different columns");
+  }
+  rows_ += batch.num_rows();
+  for (int c = 0; c < batch.num_columns(); ++c) {
+    // Folded with views into this batch's buffers, then the bounds copied once per batch: the
+    // batch may be gone before Finish.
+    ColumnStats stats;
+    ARROW_RETURN_NOT_OK(Accumulate(*batch.column(c), &stats));
+    Column& column = columns_[static_cast<size_t>(c)];
+    column.nulls += stats.nulls;
+    if (!stats.any) continue;
+    if (!column.any || stats.min_text < column.min_text) column.min_text = stats.min_text;
+    if (!column.any || stats.max_text > column.max_text) column.max_text = stats.max_text;
+    if (!column.any || stats.min_number < column.min_number) column.min_number = stats.min_number;
+    if (!column.any || stats.max_number > column.max_number) column.max_number = stats.max_number;
+    column.any = true;
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::string> FileStatsBuilder::Finish() const {
+  if (columns_.empty() || rows_ == 0) return arrow::Status::Invalid("a data file without rows");
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
   writer.StartObject();
   writer.Key("numRecords");
-  writer.Int64(rows);
+  writer.Int64(rows_);
   for (const char* bound : {"minValues", "maxValues"}) {
     writer.Key(bound);
     writer.StartObject();
     const bool is_min = bound[1] == 'i';
-    for (int c = 0; c < schema->num_fields(); ++c) {
-      const ColumnStats& stats = columns[static_cast<size_t>(c)];
+    for (const Column& column : columns_) {
       // A column with no value in the file has no bound: its nullCount says so.
-      if (!stats.any) continue;
-      writer.Key(schema->field(c)->name().c_str());
-      WriteBound(writer, schema->field(c)->type()->id(), is_min ? stats.min_text : stats.max_text,
-                 is_min ? stats.min_number : stats.max_number);
+      if (!column.any) continue;
+      writer.Key(column.name.c_str());
+      WriteBound(writer, column.type, is_min ? column.min_text : column.max_text,
+                 is_min ? column.min_number : column.max_number);
     }
     writer.EndObject();
   }
   writer.Key("nullCount");
   writer.StartObject();
-  for (int c = 0; c < schema->num_fields(); ++c) {
-    writer.Key(schema->field(c)->name().c_str());
-    writer.Int64(columns[static_cast<size_t>(c)].nulls);
+  for (const Column& column : columns_) {
+    writer.Key(column.name.c_str());
+    writer.Int64(column.nulls);
   }
   writer.EndObject();
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+arrow::Result<std::string> FileStats(const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+  FileStatsBuilder builder;
+  for (const auto& batch : batches) ARROW_RETURN_NOT_OK(builder.Add(*batch));
+  return builder.Finish();
 }
 
 }  // namespace clickstream::sink::delta

@@ -40,6 +40,26 @@ arrow::Status CheckWritable(const Protocol& protocol, const Metadata& metadata);
 // ("2015-07-27T01:02:03.123456Z").
 arrow::Result<std::string> FileStats(const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches);
 
+// The same stats folded batch by batch, for a file written a row group at a time and never held
+// whole (a compacted file): Add every batch of the file, then Finish.
+class FileStatsBuilder {
+ public:
+  arrow::Status Add(const arrow::RecordBatch& batch);
+  arrow::Result<std::string> Finish() const;
+
+ private:
+  struct Column {
+    std::string name;
+    arrow::Type::type type = arrow::Type::NA;
+    int64_t nulls = 0;
+    bool any = false;
+    std::string min_text, max_text;
+    int64_t min_number = 0, max_number = 0;
+  };
+  std::vector<Column> columns_;
+  int64_t rows_ = 0;
+};
+
 // "2015-07-27T01:02:03.123456Z" for microseconds since the epoch.
 std::string FormatStatsTimestamp(int64_t micros);
 

@@ -16,7 +16,6 @@
 #include <system_error>
 #include <vector>
 
-#include <arrow/array/array_dict.h>
 #include <arrow/io/file.h>
 #include <arrow/util/key_value_metadata.h>
 #include <parquet/arrow/reader.h>
@@ -24,6 +23,7 @@
 #include <parquet/exception.h>
 
 #include "common/crash_point.h"
+#include "sink/parquet/compacted_file.h"
 #include "sink/parquet/dataset_store.h"
 #include "sink/parquet/directory_lock.h"
 #include "sink/parquet/landed_files.h"
@@ -39,15 +39,7 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-// Large enough for zstd and the dictionaries to work on long runs, small enough that a reader
-// (DuckDB, Spark) still splits a 128 MB file over several threads.
-constexpr int64_t kRowGroupRows = int64_t{512} << 10;
 constexpr char kCompactLockName[] = "compact";
-// Compaction runs offline, so it can spend CPU the consumer cannot. Measured on the demo data's
-// 834 compacted files at levels 1 / 9 / 12 / 15: 33.2 / 31.1 / 30.1 / 28.7 MB, level 12 costing
-// about 3 s of CPU more than level 1 for the whole run and level 15 about 6 s (19: no smaller than
-// 15, 7 s more). Readers decompress every level at the same speed.
-constexpr int kCompactedZstdLevel = 12;
 
 // Removes a directory and everything in it; one already gone is not an error.
 arrow::Status RemoveTree(const std::string& path) {
@@ -259,60 +251,12 @@ std::shared_ptr<const arrow::KeyValueMetadata> CompactedMetadata(const OutputFil
        std::to_string(output.name.last_offset), batches});
 }
 
-// Collects the rows of one row group before any is written, so that its dictionary columns share
-// one dictionary. The Parquet writer keeps a column dictionary-encoded only while every batch it is
-// handed carries the dictionary of the first; at the first batch with another one it falls back to
-// PLAIN for the rest of the row group. Each landed file has a dictionary of its own (its values in
-// the order they first came), so without this device, browser, os and event_type were stored as
-// plain strings: 7.9 MB of the demo data's 39.0 MB compacted, 2.9 MB with one dictionary per row
-// group. The price is one row group of decoded rows in memory (about 50 MB at 512Ki rows).
-class RowGroupBuffer {
- public:
-  RowGroupBuffer(std::shared_ptr<arrow::Schema> schema, parquet::arrow::FileWriter* writer)
-      : schema_(std::move(schema)), writer_(writer) {}
-
-  arrow::Status Add(std::shared_ptr<arrow::RecordBatch> batch) {
-    while (batch->num_rows() > 0) {
-      const int64_t take = std::min(batch->num_rows(), kRowGroupRows - rows_);
-      batches_.push_back(batch->Slice(0, take));
-      rows_ += take;
-      batch = batch->Slice(take);
-      if (rows_ == kRowGroupRows) ARROW_RETURN_NOT_OK(Flush());
-    }
-    return arrow::Status::OK();
-  }
-
-  // Writes what is collected as one row group.
-  arrow::Status Flush() {
-    if (batches_.empty()) return arrow::Status::OK();
-    ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema_, batches_));
-    ARROW_ASSIGN_OR_RAISE(table, arrow::DictionaryUnifier::UnifyTable(*table));
-    batches_.clear();
-    rows_ = 0;
-    return writer_->WriteTable(*table, kRowGroupRows);
-  }
-
- private:
-  std::shared_ptr<arrow::Schema> schema_;
-  parquet::arrow::FileWriter* writer_;
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches_;
-  int64_t rows_ = 0;
-};
-
-// Streams the inputs' rows into one file, in offset order, one row group of kRowGroupRows rows at
-// a time, so memory stays at about one row group whatever the target size.
+// Streams the inputs' rows into one file, in offset order, one row group at a time
+// (compacted_file.h), so memory stays at about one row group whatever the target size.
 arrow::Status WriteCompactedFile(const std::string& root, const OutputFile& output, const std::string& path) {
-  // The facts go into the Parquet key-value metadata once: opened with a schema that carries them,
-  // the writer would also repeat them inside the stored Arrow schema (base64, ~500 bytes a file,
-  // 0.5 MB of the demo data's 834 files; the batch list grows with the file).
-  const std::shared_ptr<arrow::Schema> schema = output.inputs.front()->schema;
-  const auto properties = LandedWriterProperties(*schema, kRowGroupRows, kCompactedZstdLevel);
-  const auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
   ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::FileOutputStream::Open(path));
-  ARROW_ASSIGN_OR_RAISE(auto writer, parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(), sink,
-                                                                      properties, arrow_properties));
-  ARROW_RETURN_NOT_OK(writer->AddKeyValueMetadata(CompactedMetadata(output)));
-  RowGroupBuffer row_group(schema, writer.get());
+  ARROW_ASSIGN_OR_RAISE(auto writer, CompactedFileWriter::Open(output.inputs.front()->schema, sink,
+                                                               /*store_schema=*/true, CompactedMetadata(output)));
   for (const InputFile* input : output.inputs) {
     ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(root + "/" + input->path));
     ARROW_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(file, arrow::default_memory_pool()));
@@ -320,11 +264,9 @@ arrow::Status WriteCompactedFile(const std::string& root, const OutputFile& outp
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto batch, batches->Next());
       if (!batch) break;
-      ARROW_ASSIGN_OR_RAISE(auto rows, batch->ReplaceSchema(schema));
-      ARROW_RETURN_NOT_OK(row_group.Add(std::move(rows)));
+      ARROW_RETURN_NOT_OK(writer->Add(std::move(batch)));
     }
   }
-  ARROW_RETURN_NOT_OK(row_group.Flush());
   ARROW_RETURN_NOT_OK(writer->Close());
   ARROW_RETURN_NOT_OK(sink->Close());
   return SyncFile(path);
