@@ -81,10 +81,6 @@ int RunCompact(const CompactFlags& flags) {
     LogCommandError("compact", "--min-age " + flags.min_age + ": expected e.g. 0, 90s, 15m, 1h or 2d");
     return kExitUsage;
   }
-  if (IsDeltaTableLocation(flags.output)) return RunCompactTable(flags.output, flags.target_file_mb << 20, *min_age);
-  sink::CompactionOptions options;
-  options.target_file_bytes = flags.target_file_mb << 20;
-  options.min_age = *min_age;
   Monitoring monitoring;
   if (const arrow::Status served = monitoring.Serve(flags.metrics_listen, "compact"); !served.ok()) {
     LogCommandError("compact", served.message());
@@ -93,6 +89,15 @@ int RunCompact(const CompactFlags& flags) {
   std::optional<CompactMetrics> metrics;
   if (monitoring.server) metrics.emplace(&monitoring.registry);
   monitoring.readiness.SetReady();
+  if (IsDeltaTableLocation(flags.output)) {
+    return RunCompactTable(flags.output, flags.target_file_mb << 20, *min_age,
+                           [&metrics](const sink::CompactionProgress& done) {
+                             if (metrics) metrics->Publish(done);
+                           });
+  }
+  sink::CompactionOptions options;
+  options.target_file_bytes = flags.target_file_mb << 20;
+  options.min_age = *min_age;
   // A log shipper gets one line per day, never the live line.
   const bool json = JsonLogs();
   const bool terminal = ::isatty(STDERR_FILENO) == 1 && !json;

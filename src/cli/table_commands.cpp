@@ -75,7 +75,8 @@ bool IsDeltaTableLocation(const std::string& location) {
   return table.ok() && *table;
 }
 
-int RunCompactTable(const std::string& location, int64_t target_file_bytes, std::chrono::seconds min_age) {
+int RunCompactTable(const std::string& location, int64_t target_file_bytes, std::chrono::seconds min_age,
+                    const std::function<void(const sink::CompactionProgress&)>& on_committed) {
   auto store = sink::OpenDatasetStore(location, sink::MissingDirectory::kLeave);
   if (!store.ok()) {
     LogCommandError("compact", store.status().message());
@@ -88,6 +89,12 @@ int RunCompactTable(const std::string& location, int64_t target_file_bytes, std:
   if (!summary.ok()) {
     LogCommandError("compact", summary.status().message());
     return summary.status().IsInvalid() ? kExitUsage : kExitFailed;
+  }
+  if (summary->version_committed >= 0) {
+    on_committed(sink::CompactionProgress{summary->partitions_compacted, summary->partitions_compacted,
+                                          "version " + std::to_string(summary->version_committed),
+                                          summary->files_removed, summary->bytes_removed, summary->files_added,
+                                          summary->bytes_added});
   }
   if (summary->version_committed < 0) {
     std::cout << fmt::format("compacted nothing at version {} in {:.2f} s: {} files", summary->version_read,

@@ -4,7 +4,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
+
+#include "sink/parquet/compaction.h"
 
 namespace clickstream::cli {
 
@@ -12,6 +15,8 @@ namespace clickstream::cli {
 bool IsDeltaTableLocation(const std::string& location);
 
 // `compact` on a table: one commit of removes and adds per run (sink/delta/table_compaction.h).
-int RunCompactTable(const std::string& location, int64_t target_file_bytes, std::chrono::seconds min_age);
+// `on_committed` hears what the commit rewrote, as one CompactionProgress for all its days.
+int RunCompactTable(const std::string& location, int64_t target_file_bytes, std::chrono::seconds min_age,
+                    const std::function<void(const sink::CompactionProgress&)>& on_committed);
 
 }  // namespace clickstream::cli

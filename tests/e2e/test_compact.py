@@ -93,7 +93,7 @@ def landed_template(broker, tmp_path_factory):
     """3000 events in 3 partitions landed in batches of 50 over three days: ~180 small files, many of
     them parts of batches spread over two or three days. Tests compact copies of it."""
     tmp = tmp_path_factory.mktemp("landed-template")
-    topic = f"test-compact-{os.getpid()}"
+    topic = f"test-compact-{os.getpid()}-{tmp.name}"
     create_topic(broker.bootstrap, topic, partitions=3)
     produce_events(broker.bootstrap, topic, EVENTS)
     output = tmp / "landed"
