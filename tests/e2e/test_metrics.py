@@ -4,24 +4,21 @@ prometheus_client parser."""
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from pathlib import Path
 
 import duckdb
 import pyarrow.dataset as ds
 import pytest
 
-from helpers import create_topic, free_port, kcat_produce
+from helpers import create_topic, kcat_produce
 from test_consume import (FAST_SESSION, KEY_DELIMITER, ConsumerProcess, all_ids, consume_args, event_lines,
                           poison_messages)
-from test_postgres import PASSWORD, PostgresServer, assert_exactly_in_table, table_for
+from test_postgres import PASSWORD, assert_exactly_in_table, started_postgres, table_for
 
 EVENTS = 3_000
 PARTITIONS = 3
@@ -211,16 +208,9 @@ def poll_until(consumer: ConsumerProcess, what: str, check, timeout: float = 60)
 @pytest.fixture
 def own_postgres():
     """A PostgreSQL server of this test's own, which it stops and starts: the session's `postgres`
-    stays up for the other tests. Not under pytest's base directory, for the reason test_postgres
-    gives."""
-    data_dir = Path(tempfile.mkdtemp(prefix="clickstream-pg-"))
-    instance = PostgresServer(data_dir, free_port())
-    try:
-        instance.start()
+    stays up for the other tests."""
+    with started_postgres() as instance:
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_ready_goes_false_while_postgresql_is_down_and_true_after_it_is_back(broker, topic, tmp_path, own_postgres):

@@ -2,6 +2,7 @@
 psycopg, independently of the sink's own code."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -38,10 +39,11 @@ class PostgresServer(LocalServer):
         return psycopg.connect(self.uri, autocommit=True)
 
 
-@pytest.fixture(scope="session")
-def postgres():
-    # Not under pytest's base directory: any pytest run on the machine chmods /tmp/pytest-of-<user>
-    # back to 0700, which would lock the server's account out of its data directory.
+@contextlib.contextmanager
+def started_postgres():
+    """A PostgreSQL server started by scripts/local-postgres, stopped and deleted on the way out.
+    Not under pytest's base directory: any pytest run on the machine chmods /tmp/pytest-of-<user>
+    back to 0700, which would lock the server's account out of its data directory."""
     data_dir = Path(tempfile.mkdtemp(prefix="clickstream-pg-"))
     instance = PostgresServer(data_dir, free_port())
     try:
@@ -50,6 +52,12 @@ def postgres():
     finally:
         instance.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    with started_postgres() as instance:
+        yield instance
 
 
 def test_local_postgres_starts_idempotently_on_loopback_with_passwords(postgres):
