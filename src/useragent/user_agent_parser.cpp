@@ -1,5 +1,6 @@
 #include "useragent/user_agent_parser.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -36,14 +37,15 @@ struct Match {
   std::array<std::string, kMaxGroups + 1> groups;
 };
 
-std::optional<Match> FirstMatch(const pcre2_code* pattern, std::string_view text) {
-  std::unique_ptr<pcre2_match_data, MatchDataFree> data(pcre2_match_data_create_from_pattern(pattern, nullptr));
-  if (!data) return std::nullopt;
-  const int found = pcre2_match(pattern, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, data.get(),
-                                nullptr);
+using MatchData = std::unique_ptr<pcre2_match_data, MatchDataFree>;
+
+// `data` is one block of match data for every rule, sized for the rule with the most groups.
+std::optional<Match> FirstMatch(const pcre2_code* pattern, std::string_view text, pcre2_match_data* data) {
+  const int found = pcre2_match(pattern, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, data, nullptr);
   if (found <= 0) return std::nullopt;  // no match, or a match limit hit: the rule does not apply
-  const PCRE2_SIZE* offsets = pcre2_get_ovector_pointer(data.get());
-  const int groups = std::min(static_cast<int>(pcre2_get_ovector_count(data.get())) - 1, kMaxGroups);
+  const PCRE2_SIZE* offsets = pcre2_get_ovector_pointer(data);
+  // Groups past the highest one that took part are not set by this match: `found` bounds them.
+  const int groups = std::min(found - 1, kMaxGroups);
   Match match;
   for (int i = 1; i <= groups; ++i) {
     if (offsets[2 * i] == PCRE2_UNSET) continue;
@@ -122,6 +124,7 @@ struct UserAgentParser::Rules {
   std::vector<Rule> browsers;
   std::vector<Rule> systems;
   std::vector<Rule> devices;
+  uint32_t most_groups = 0;  // of any rule: what one match-data block must hold
 };
 
 UserAgentParser::UserAgentParser(std::unique_ptr<Rules> rules) : rules_(std::move(rules)) {}
@@ -140,6 +143,13 @@ arrow::Result<std::unique_ptr<UserAgentParser>> UserAgentParser::FromRules(std::
   ARROW_ASSIGN_OR_RAISE(rules->devices, CompileSection(root, "device_parsers",
                                                        {"device_replacement", "brand_replacement",
                                                         "model_replacement"}));
+  for (const auto* section : {&rules->browsers, &rules->systems, &rules->devices}) {
+    for (const Rule& rule : *section) {
+      uint32_t groups = 0;
+      pcre2_pattern_info(rule.pattern.get(), PCRE2_INFO_CAPTURECOUNT, &groups);
+      rules->most_groups = std::max(rules->most_groups, groups);
+    }
+  }
   return std::unique_ptr<UserAgentParser>(new UserAgentParser(std::move(rules)));
 }
 
@@ -151,20 +161,22 @@ std::string_view UserAgentParser::RulesVersion() { return kBuiltinRulesVersion; 
 
 UserAgent UserAgentParser::Parse(std::string_view user_agent) const {
   UserAgent agent;
+  const MatchData data(pcre2_match_data_create(rules_->most_groups + 1, nullptr));
+  if (!data) return agent;
   for (const Rule& rule : rules_->browsers) {
-    if (auto match = FirstMatch(rule.pattern.get(), user_agent)) {
+    if (auto match = FirstMatch(rule.pattern.get(), user_agent, data.get())) {
       agent.browser = Field(rule, 0, *match, 1);
       break;
     }
   }
   for (const Rule& rule : rules_->systems) {
-    if (auto match = FirstMatch(rule.pattern.get(), user_agent)) {
+    if (auto match = FirstMatch(rule.pattern.get(), user_agent, data.get())) {
       agent.os = Field(rule, 0, *match, 1);
       break;
     }
   }
   for (const Rule& rule : rules_->devices) {
-    if (auto match = FirstMatch(rule.pattern.get(), user_agent)) {
+    if (auto match = FirstMatch(rule.pattern.get(), user_agent, data.get())) {
       agent.device = Field(rule, 0, *match, 1);
       agent.brand = Field(rule, 1, *match, 0);
       // Without a model replacement the model is the device's first group, as the spec says.
